@@ -1,0 +1,187 @@
+// Summaries (medians, comparisons with the floor, goals) and the text / Markdown renderings.
+import type { Goal } from './targets.ts';
+
+export interface RepResult {
+  rep: number;
+  requestsPerSec: number;
+  requests: number;
+  p50Ms: number | null;
+  p99Ms: number | null;
+  errors: number;
+  errorDetail: string;
+  cpuSeconds: number;
+  cpuUsPerReq: number | null;
+  /** CPU seconds / wall seconds of the measured process tree */
+  coreUtilization: number;
+}
+
+export interface Row {
+  name: string;
+  description: string;
+  status: 'measured' | 'unavailable' | 'failed';
+  /** why unavailable / failed */
+  reason?: string;
+  notes: string[];
+  reps: RepResult[];
+}
+
+export interface Summary {
+  name: string;
+  requestsPerSec: number;
+  p50Ms: number | null;
+  p99Ms: number | null;
+  cpuUsPerReq: number | null;
+  errors: number;
+  valid: boolean;
+  vsBaseline: number | null;
+  p99DeltaMs: number | null;
+}
+
+export function median(values: number[]): number | null {
+  const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
+  if (sorted.length === 0) return null;
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+function nonNull(values: (number | null)[]): number[] {
+  return values.filter((v): v is number => v !== null);
+}
+
+export function summarize(rows: Row[], baseline: string, expectedReps: number): Map<string, Summary> {
+  const out = new Map<string, Summary>();
+  for (const row of rows) {
+    if (row.status !== 'measured' || row.reps.length === 0) continue;
+    const errors = row.reps.reduce((sum, r) => sum + r.errors, 0);
+    out.set(row.name, {
+      name: row.name,
+      requestsPerSec: median(row.reps.map((r) => r.requestsPerSec)) ?? 0,
+      p50Ms: median(nonNull(row.reps.map((r) => r.p50Ms))),
+      p99Ms: median(nonNull(row.reps.map((r) => r.p99Ms))),
+      cpuUsPerReq: median(nonNull(row.reps.map((r) => r.cpuUsPerReq))),
+      errors,
+      valid: errors === 0 && row.reps.length === expectedReps,
+      vsBaseline: null,
+      p99DeltaMs: null,
+    });
+  }
+  const base = out.get(baseline);
+  if (base) {
+    for (const s of out.values()) {
+      s.vsBaseline = base.requestsPerSec > 0 ? s.requestsPerSec / base.requestsPerSec : null;
+      s.p99DeltaMs = s.p99Ms !== null && base.p99Ms !== null ? s.p99Ms - base.p99Ms : null;
+    }
+  }
+  return out;
+}
+
+export interface GoalResult {
+  goal: Goal;
+  verdict: 'PASS' | 'FAIL' | 'N/A';
+  measured: string;
+  reason: string;
+}
+
+export function evaluateGoals(goals: Goal[], rows: Row[], summaries: Map<string, Summary>, baseline: string): GoalResult[] {
+  return goals.map((goal): GoalResult => {
+    const row = rows.find((r) => r.name === goal.target);
+    const s = summaries.get(goal.target);
+    const base = summaries.get(baseline);
+    if (!row || !s) {
+      const why = row?.reason ?? `${goal.target} not measured`;
+      return { goal, verdict: 'N/A', measured: '—', reason: why };
+    }
+    if (!base) return { goal, verdict: 'N/A', measured: '—', reason: `${baseline} not measured` };
+    if (!base.valid) {
+      return { goal, verdict: 'N/A', measured: '—', reason: `${baseline} row invalid (${base.errors} errors)` };
+    }
+    const ratio = s.vsBaseline ?? 0;
+    const delta = s.p99DeltaMs;
+    const measured = `${pct(ratio)} of ${baseline} req/s, p99 ${delta === null ? '—' : signedMs(delta)}`;
+    const failures: string[] = [];
+    if (!s.valid) failures.push(`row invalid (${s.errors} errors)`);
+    if (ratio < goal.minThroughputRatio) failures.push(`throughput below ${pct(goal.minThroughputRatio)}`);
+    if (delta === null || delta > goal.maxP99DeltaMs) failures.push(`p99 more than ${goal.maxP99DeltaMs} ms above ${baseline}`);
+    return { goal, verdict: failures.length === 0 ? 'PASS' : 'FAIL', measured, reason: failures.join('; ') };
+  });
+}
+
+// ---- formatting -----------------------------------------------------------
+
+export function pct(ratio: number): string {
+  return `${(ratio * 100).toFixed(1)}%`;
+}
+function signedMs(ms: number): string {
+  return `${ms >= 0 ? '+' : '−'}${Math.abs(ms).toFixed(2)} ms`;
+}
+function fmtInt(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}
+function fmtMs(ms: number | null): string {
+  return ms === null ? '—' : ms < 10 ? ms.toFixed(3) : ms.toFixed(1);
+}
+function fmtUs(us: number | null): string {
+  return us === null ? '—' : us.toFixed(1);
+}
+
+export const SUMMARY_HEADER = ['target', 'req/s (median)', 'p50 ms', 'p99 ms', 'CPU µs/req', 'vs floor (req/s)', 'p99 − floor p99 (ms)', 'status'];
+
+export function summaryCells(rows: Row[], summaries: Map<string, Summary>): string[][] {
+  return rows.map((row) => {
+    const s = summaries.get(row.name);
+    if (!s) return [row.name, '—', '—', '—', '—', '—', '—', row.reason ?? row.status];
+    const status = s.valid ? 'ok' : `INVALID (${s.errors} errors${s.errors === 0 ? ', missing reps' : ''})`;
+    return [
+      row.name,
+      fmtInt(s.requestsPerSec),
+      fmtMs(s.p50Ms),
+      fmtMs(s.p99Ms),
+      fmtUs(s.cpuUsPerReq),
+      s.vsBaseline === null ? '—' : s.vsBaseline.toFixed(3),
+      s.p99DeltaMs === null ? '—' : `${s.p99DeltaMs >= 0 ? '+' : '−'}${Math.abs(s.p99DeltaMs).toFixed(3)}`,
+      status,
+    ];
+  });
+}
+
+export const REP_HEADER = ['rep', 'target', 'req/s', 'p50 ms', 'p99 ms', 'requests', 'errors', 'CPU s', 'CPU µs/req', 'core use'];
+
+export function repCells(rows: Row[], reps: number): string[][] {
+  const cells: string[][] = [];
+  for (let rep = 1; rep <= reps; rep++) {
+    for (const row of rows) {
+      const r = row.reps.find((x) => x.rep === rep);
+      if (!r) continue;
+      cells.push([
+        String(rep),
+        row.name,
+        fmtInt(r.requestsPerSec),
+        fmtMs(r.p50Ms),
+        fmtMs(r.p99Ms),
+        fmtInt(r.requests),
+        r.errors === 0 ? '0' : `${r.errors} (${r.errorDetail})`,
+        r.cpuSeconds.toFixed(2),
+        fmtUs(r.cpuUsPerReq),
+        pct(r.coreUtilization),
+      ]);
+    }
+  }
+  return cells;
+}
+
+export function textTable(header: string[], body: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => (row[i] ?? '').length)));
+  const line = (cells: string[]): string =>
+    cells.map((c, i) => (i === 0 || i === cells.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+}
+
+export function markdownTable(header: string[], body: string[][], numericFrom = 1, numericTo = header.length - 1): string {
+  const align = header.map((_, i) => (i >= numericFrom && i < numericTo ? '---:' : '---'));
+  const esc = (c: string): string => c.replaceAll('|', '\\|');
+  return [
+    `| ${header.map(esc).join(' | ')} |`,
+    `| ${align.join(' | ')} |`,
+    ...body.map((row) => `| ${row.map(esc).join(' | ')} |`),
+  ].join('\n');
+}

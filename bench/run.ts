@@ -1,0 +1,592 @@
+// Isogate benchmark: direct / floor / isogate / (nginx) side by side in one run.
+//
+//   npm run bench                 5 reps × 5 s per target, writes BENCHMARKS.md
+//   node bench/run.ts --quick     1 rep × 2 s smoke run (BENCHMARKS.md untouched unless --write)
+//   node bench/run.ts --targets floor,isogate
+//
+// Env knobs: BENCH_DURATION (s), BENCH_REPS, BENCH_CONNECTIONS, BENCH_WARMUP (s);
+// they override the --quick defaults.
+//
+// Pinning (2 cores): every proxy under test runs alone on core 0; wrk and the
+// upstream share core 1. All traffic stays on 127.0.0.1.
+import { execFileSync, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { cpuDelta, sampleProcessTreeCpu } from './proc-cpu.ts';
+import {
+  REP_HEADER,
+  SUMMARY_HEADER,
+  evaluateGoals,
+  markdownTable,
+  pct,
+  repCells,
+  summarize,
+  summaryCells,
+  textTable,
+} from './report.ts';
+import type { GoalResult, RepResult, Row, Summary } from './report.ts';
+import { BASELINE, GOALS, TARGETS, findOnPath } from './targets.ts';
+import type { LaunchSpec, Target, TargetContext } from './targets.ts';
+import { runWrk } from './wrk.ts';
+
+const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+const HOST = '127.0.0.1';
+const PROXY_CPU = '0';
+const LOAD_CPU = '1';
+const READY_TIMEOUT_MS = 15_000;
+const PAUSE_BETWEEN_RUNS_MS = 300;
+
+// ---- settings ---------------------------------------------------------------
+
+const { values: flags } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    write: { type: 'boolean', default: false },
+    'no-write': { type: 'boolean', default: false },
+    targets: { type: 'string' },
+  },
+});
+
+function envInt(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer, got "${raw}"`);
+  return value;
+}
+
+const settings = {
+  durationSec: envInt('BENCH_DURATION', flags.quick ? 2 : 5),
+  reps: envInt('BENCH_REPS', flags.quick ? 1 : 5),
+  connections: envInt('BENCH_CONNECTIONS', 50),
+  warmupSec: envInt('BENCH_WARMUP', flags.quick ? 1 : 2),
+  writeReport: flags['no-write'] ? false : flags.write || !flags.quick,
+};
+
+// ---- child processes --------------------------------------------------------
+
+interface Managed {
+  name: string;
+  pid: number;
+  child: ChildProcess;
+  logPath: string;
+  exited: Promise<void>;
+  exitInfo: string | null;
+}
+
+/** Process groups we started (each child is spawned detached, so it leads its own group). */
+const liveGroups = new Map<number, string>();
+
+function killGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+function killAllSync(signal: NodeJS.Signals): void {
+  for (const pid of liveGroups.keys()) killGroup(pid, signal);
+}
+
+function pinned(cpu: string | null, command: string, args: string[]): [string, string[]] {
+  return cpu === null ? [command, args] : ['taskset', ['-c', cpu, command, ...args]];
+}
+
+function startProcess(name: string, spec: LaunchSpec, cpu: string | null, logDir: string): Managed {
+  const logPath = join(logDir, `${name}.log`);
+  const fd = openSync(logPath, 'a');
+  const [command, args] = pinned(cpu, spec.command, spec.args);
+  let child: ChildProcess;
+  try {
+    child = spawn(command, args, {
+      cwd: REPO_ROOT,
+      detached: true,
+      // stdin is a pipe: our own helpers (upstream, floor) exit when it closes.
+      stdio: ['pipe', fd, fd],
+      env: { ...process.env, ...spec.env },
+    });
+  } finally {
+    closeSync(fd);
+  }
+  child.stdin?.on('error', () => {});
+  if (child.pid === undefined) throw new Error(`${name}: could not spawn ${command}`);
+  const pid = child.pid;
+  liveGroups.set(pid, name);
+  const managed: Managed = {
+    name,
+    pid,
+    child,
+    logPath,
+    exitInfo: null,
+    exited: new Promise<void>((resolve) => {
+      child.on('exit', (code, signal) => {
+        managed.exitInfo = signal ? `killed by ${signal}` : `exited with code ${code}`;
+        liveGroups.delete(pid);
+        resolve();
+      });
+      child.on('error', (error) => {
+        managed.exitInfo = `failed to start: ${error.message}`;
+        liveGroups.delete(pid);
+        resolve();
+      });
+    }),
+  };
+  return managed;
+}
+
+async function stopProcess(m: Managed): Promise<void> {
+  if (m.exitInfo !== null) return;
+  killGroup(m.pid, 'SIGTERM');
+  const timedOut = await Promise.race([m.exited.then(() => false), sleep(3000).then(() => true)]);
+  if (timedOut) {
+    killGroup(m.pid, 'SIGKILL');
+    await Promise.race([m.exited, sleep(1000)]);
+  }
+  // Whatever else is left in its process group (workers that ignored SIGTERM).
+  killGroup(m.pid, 'SIGKILL');
+  liveGroups.delete(m.pid);
+}
+
+function logTail(m: Managed, lines = 15): string {
+  try {
+    return readFileSync(m.logPath, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+// ---- small helpers ----------------------------------------------------------
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, HOST, () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function httpGet(port: number, path: string, timeoutMs: number): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: HOST, port, path, agent: false, headers: { connection: 'close' } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', reject);
+    });
+    req.setTimeout(timeoutMs, () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+
+async function waitReady(m: Managed, port: number, path: string): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  let last = 'no answer';
+  while (Date.now() < deadline) {
+    if (m.exitInfo !== null) throw new Error(`${m.name} ${m.exitInfo} before it was ready`);
+    try {
+      const { status } = await httpGet(port, path, 1000);
+      if (status === 200) return;
+      last = `GET ${path} answered ${status}`;
+    } catch (error) {
+      last = error instanceof Error ? error.message : String(error);
+    }
+    await sleep(100);
+  }
+  throw new Error(`${m.name} not ready after ${READY_TIMEOUT_MS / 1000} s (${last})`);
+}
+
+function commandOutput(command: string, args: string[]): string | null {
+  try {
+    return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  } catch (error) {
+    // wrk --version / nginx -v exit non-zero or print to stderr
+    const e = error as { stdout?: string; stderr?: string };
+    const text = `${e.stdout ?? ''}${e.stderr ?? ''}`.trim();
+    return text === '' ? null : text;
+  }
+}
+
+function firstLine(text: string | null): string {
+  return text === null ? 'unknown' : (text.split('\n')[0] ?? '').trim();
+}
+
+// ---- the run ----------------------------------------------------------------
+
+interface Running {
+  target: Target;
+  row: Row;
+  port: number;
+  /** the process whose tree CPU is measured */
+  measuredPid: number;
+  managed: Managed | null;
+}
+
+interface Machine {
+  date: string;
+  nproc: number;
+  cpuModel: string;
+  kernel: string;
+  node: string;
+  wrk: string;
+  nginx: string;
+  commit: string;
+}
+
+const started: Managed[] = [];
+
+async function main(): Promise<void> {
+  if (!findOnPath('wrk')) throw new Error('wrk not found on PATH (Debian: apt-get install wrk)');
+  const nproc = os.availableParallelism();
+  const canPin = findOnPath('taskset') !== null && nproc >= 2;
+  const proxyCpu = canPin ? PROXY_CPU : null;
+  const loadCpu = canPin ? LOAD_CPU : null;
+
+  const selected = flags.targets ? new Set(flags.targets.split(',').map((s) => s.trim())) : null;
+  if (selected) {
+    const unknown = [...selected].filter((name) => !TARGETS.some((t) => t.name === name));
+    if (unknown.length > 0) throw new Error(`unknown target(s): ${unknown.join(', ')}; known: ${TARGETS.map((t) => t.name).join(', ')}`);
+  }
+  const targets = TARGETS.filter((t) => !selected || selected.has(t.name));
+
+  const machine: Machine = {
+    date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    nproc,
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    kernel: os.release(),
+    node: process.version,
+    wrk: firstLine(commandOutput('wrk', ['--version'])).replace(/\s+Copyright.*$/, ''),
+    nginx: findOnPath('nginx') ? firstLine(commandOutput('nginx', ['-v'])) : 'not installed',
+    commit: gitCommit(),
+  };
+
+  const tmpDir = mkdtempSync(join(os.tmpdir(), 'isogate-bench-'));
+  log(`bench: ${targets.map((t) => t.name).join(', ')} — ${settings.reps} rep(s) × ${settings.durationSec} s, ` +
+    `${settings.connections} connections, warm-up ${settings.warmupSec} s; logs in ${tmpDir}`);
+  if (!canPin) log('bench: WARNING: cannot pin (needs taskset and ≥ 2 CPUs); running unpinned');
+
+  // Upstream, on the load core with wrk.
+  const upstreamPort = await freePort();
+  const upstream = startProcess(
+    'upstream',
+    { command: process.execPath, args: [join(REPO_ROOT, 'bench/upstream.ts'), '--port', String(upstreamPort)], readyPath: '/' },
+    loadCpu,
+    tmpDir,
+  );
+  started.push(upstream);
+  await waitReady(upstream, upstreamPort, '/');
+  const expectedBody = (await httpGet(upstreamPort, '/', 2000)).body;
+  const upstreamUrl = `http://${HOST}:${upstreamPort}`;
+
+  // Targets, each alone on the proxy core (they idle while another one is measured).
+  const running: Running[] = [];
+  const rows: Row[] = [];
+  for (const target of targets) {
+    const row: Row = { name: target.name, description: target.description, status: 'measured', notes: [], reps: [] };
+    if (target.note) row.notes.push(target.note);
+    rows.push(row);
+    if (!target.launch) {
+      running.push({ target, row, port: upstreamPort, measuredPid: upstream.pid, managed: null });
+      continue;
+    }
+    const port = await freePort();
+    const ctx: TargetContext = { repoRoot: REPO_ROOT, port, upstreamUrl, tmpDir, nodeBin: process.execPath };
+    const why = target.unavailable?.(ctx) ?? null;
+    if (why !== null) {
+      row.status = 'unavailable';
+      row.reason = why;
+      log(`bench: ${target.name}: ${why}`);
+      continue;
+    }
+    let managed: Managed | null = null;
+    try {
+      const spec = target.launch(ctx);
+      managed = startProcess(target.name, spec, proxyCpu, tmpDir);
+      started.push(managed);
+      await waitReady(managed, port, spec.readyPath);
+      const probe = await httpGet(port, '/', 2000);
+      if (probe.status !== 200 || probe.body !== expectedBody) {
+        throw new Error(`GET / through ${target.name} answered ${probe.status} with a body that is not the upstream's`);
+      }
+      running.push({ target, row, port, measuredPid: managed.pid, managed });
+      log(`bench: ${target.name} ready on port ${port} (pid ${managed.pid})`);
+    } catch (error) {
+      row.status = 'failed';
+      row.reason = `failed to start: ${error instanceof Error ? error.message : String(error)}`;
+      log(`bench: ${target.name}: ${row.reason}`);
+      if (managed) {
+        const tail = logTail(managed);
+        if (tail) log(`bench: last lines of ${managed.logPath}:\n${tail}`);
+        await stopProcess(managed);
+      }
+    }
+  }
+
+  const measure = async (r: Running, durationSec: number): Promise<{ result: Awaited<ReturnType<typeof runWrk>>; cpu: ReturnType<typeof cpuDelta> }> => {
+    const before = sampleProcessTreeCpu(r.measuredPid);
+    const result = await runWrk({
+      url: `http://${HOST}:${r.port}/`,
+      durationSec,
+      connections: settings.connections,
+      cpu: loadCpu,
+      onSpawn: (pid) => wrkPids.add(pid),
+    });
+    const after = sampleProcessTreeCpu(r.measuredPid);
+    return { result, cpu: cpuDelta(before, after) };
+  };
+
+  const alive = (r: Running): boolean => r.row.status === 'measured' && (r.managed === null || r.managed.exitInfo === null);
+  const markFailed = (r: Running, error: unknown): void => {
+    r.row.status = 'failed';
+    const died = r.managed?.exitInfo ? ` (${r.managed.name} ${r.managed.exitInfo})` : '';
+    r.row.reason = `failed during run: ${error instanceof Error ? error.message : String(error)}${died}`;
+    log(`bench: ${r.target.name}: ${r.row.reason}`);
+  };
+
+  // Warm-up, discarded.
+  for (const r of running) {
+    if (!alive(r)) continue;
+    try {
+      const { result } = await measure(r, settings.warmupSec);
+      log(`bench: warm-up ${r.target.name}: ${Math.round(result.requestsPerSec)} req/s${result.errors ? `, ${result.errors} errors` : ''}`);
+      if (result.errors > 0) r.row.notes.push(`warm-up had ${result.errors} errors (not counted)`);
+    } catch (error) {
+      markFailed(r, error);
+    }
+    await sleep(PAUSE_BETWEEN_RUNS_MS);
+  }
+
+  // Measured repetitions, interleaved: rep 1 of every target, then rep 2, ...
+  for (let rep = 1; rep <= settings.reps; rep++) {
+    for (const r of running) {
+      if (!alive(r)) continue;
+      try {
+        const { result, cpu } = await measure(r, settings.durationSec);
+        const repResult: RepResult = {
+          rep,
+          requestsPerSec: result.requestsPerSec,
+          requests: result.requests,
+          p50Ms: result.latencyMs[50] ?? null,
+          p99Ms: result.latencyMs[99] ?? null,
+          errors: result.errors,
+          errorDetail: errorDetail(result),
+          cpuSeconds: cpu.cpuSeconds,
+          cpuUsPerReq: result.requests > 0 ? (cpu.cpuSeconds * 1e6) / result.requests : null,
+          coreUtilization: cpu.coreUtilization,
+        };
+        r.row.reps.push(repResult);
+        log(
+          `bench: rep ${rep}/${settings.reps} ${r.target.name}: ${Math.round(result.requestsPerSec)} req/s, ` +
+            `p50 ${repResult.p50Ms?.toFixed(3)} ms, p99 ${repResult.p99Ms?.toFixed(3)} ms, ` +
+            `${repResult.cpuUsPerReq?.toFixed(1)} µs CPU/req, errors ${result.errors}`,
+        );
+      } catch (error) {
+        markFailed(r, error);
+      }
+      await sleep(PAUSE_BETWEEN_RUNS_MS);
+    }
+  }
+
+  await stopAll();
+
+  // Results.
+  for (const row of rows) {
+    if (row.status === 'failed' && row.reps.length > 0) row.status = 'measured'; // keep partial numbers, marked invalid
+  }
+  const summaries = summarize(rows, BASELINE, settings.reps);
+  addBottleneckNotes(rows, summaries);
+  const goals = evaluateGoals(GOALS, rows, summaries, BASELINE);
+
+  process.stdout.write(`\n${textTable(SUMMARY_HEADER, summaryCells(rows, summaries))}\n\n`);
+  for (const row of rows) {
+    for (const note of row.notes) process.stdout.write(`  ${row.name}: ${note}\n`);
+    if (row.reason && row.status === 'measured') process.stdout.write(`  ${row.name}: ${row.reason}\n`);
+  }
+  process.stdout.write(`\nper rep:\n${textTable(REP_HEADER, repCells(rows, settings.reps))}\n\n`);
+  for (const g of goals) {
+    process.stdout.write(`${g.verdict}  ${g.goal.label}: ${g.measured}${g.reason ? ` — ${g.reason}` : ''}\n`);
+  }
+
+  if (settings.writeReport) {
+    const file = join(REPO_ROOT, 'BENCHMARKS.md');
+    writeFileSync(file, renderMarkdown(machine, rows, summaries, goals, canPin));
+    log(`\nbench: wrote ${file}`);
+  } else {
+    log('\nbench: BENCHMARKS.md not written (--quick or --no-write; pass --write to force)');
+  }
+  rmSync(tmpDir, { recursive: true, force: true });
+}
+
+function errorDetail(result: Awaited<ReturnType<typeof runWrk>>): string {
+  const s = result.socketErrors;
+  const parts: string[] = [];
+  if (s.connect) parts.push(`connect ${s.connect}`);
+  if (s.read) parts.push(`read ${s.read}`);
+  if (s.write) parts.push(`write ${s.write}`);
+  if (s.timeout) parts.push(`timeout ${s.timeout}`);
+  if (result.non2xx3xx) parts.push(`non-2xx/3xx ${result.non2xx3xx}`);
+  return parts.join(', ');
+}
+
+function addBottleneckNotes(rows: Row[], summaries: Map<string, Summary>): void {
+  const direct = summaries.get('direct');
+  for (const row of rows) {
+    const s = summaries.get(row.name);
+    if (!s || row.name === 'direct') continue;
+    if (direct && s.requestsPerSec >= 0.9 * direct.requestsPerSec) {
+      row.notes.push(`within 10% of direct: core 1 (wrk + upstream) may be the limit, not the proxy`);
+    }
+    const util = row.reps.map((r) => r.coreUtilization).sort((a, b) => a - b)[Math.floor(row.reps.length / 2)];
+    if (util !== undefined && util < 0.85) {
+      row.notes.push(`used only ${pct(util)} of core 0 (median): the proxy was not saturated`);
+    }
+  }
+}
+
+function gitCommit(): string {
+  const head = commandOutput('git', ['-C', REPO_ROOT, 'rev-parse', '--short', 'HEAD']);
+  if (head === null || head.includes('fatal')) return 'unknown';
+  const dirty = commandOutput('git', ['-C', REPO_ROOT, 'status', '--porcelain']);
+  return dirty ? `${head} (uncommitted changes)` : head;
+}
+
+function renderMarkdown(machine: Machine, rows: Row[], summaries: Map<string, Summary>, goals: GoalResult[], pinnedRun: boolean): string {
+  const s = settings;
+  const lines: string[] = [];
+  const names = rows.filter((r) => r.status === 'measured').map((r) => r.name);
+  lines.push(
+    '# Benchmarks',
+    '',
+    '<!-- Generated by `npm run bench` (bench/run.ts). The whole file is rewritten on every run: do not edit by hand. -->',
+    '',
+    `Run: ${machine.date}, commit ${machine.commit}.`,
+    '',
+    '## Machine',
+    '',
+    markdownTable(
+      ['what', 'value'],
+      [
+        ['CPUs (nproc)', `${machine.nproc} × ${machine.cpuModel}`],
+        ['kernel (uname -r)', machine.kernel],
+        ['node', machine.node],
+        ['wrk', machine.wrk],
+        ['nginx', machine.nginx],
+      ],
+      99,
+    ),
+    '',
+    '## Method',
+    '',
+    pinnedRun
+      ? '- **Pinning.** Each proxy under test runs alone on core 0 (`taskset -c 0`); wrk and the upstream share core 1 ' +
+          '(`taskset -c 1`). For the proxy rows the proxy is the bottleneck being measured. For `direct` there is no proxy: ' +
+          'what is measured is the upstream itself, sharing core 1 with wrk, so `direct` is the ceiling of core 1, not a proxy result.'
+      : '- **Pinning.** NOT pinned on this run (taskset missing or fewer than 2 CPUs): numbers are not comparable with pinned runs.',
+    `- **Load.** \`wrk -t1 -c${s.connections} -d${s.durationSec}s --latency http://127.0.0.1:PORT/\`: GET /, answered by ` +
+      '`bench/upstream.ts` (single node:http process) with a fixed 92-byte JSON body, Content-Length, keep-alive.',
+    `- **Procedure.** All targets are started once and kept running (the idle ones sit on core 0 while another is measured). ` +
+      `Each gets a ${s.warmupSec} s warm-up run (discarded), then ${s.reps} repetition(s) of ${s.durationSec} s, interleaved ` +
+      `(rep 1: ${names.join(', ')}; rep 2: the same order; …). The table shows the median over the repetitions of each column.`,
+    '- **CPU µs/req.** CPU seconds (utime + stime, plus cutime + cstime of reaped children) of the target\'s process tree ' +
+      '(the process and its live descendants, from `/proc/<pid>/stat`, clock ticks ÷ `getconf CLK_TCK`), sampled before and ' +
+      'after each repetition, × 10⁶ ÷ completed requests. For single-process targets that is just the process; for nginx it ' +
+      'is master + worker. For `direct` it is the upstream\'s CPU.',
+    '- **Errors.** wrk socket errors (connect, read, write, timeout) plus "Non-2xx or 3xx responses". A row with any error in a ' +
+      'measured repetition is marked INVALID.',
+    '- **Correctness gate.** Before measuring, `GET /` through each target must return 200 with the upstream\'s exact body.',
+    '',
+    '## Results',
+    '',
+    markdownTable(SUMMARY_HEADER, summaryCells(rows, summaries), 1, SUMMARY_HEADER.length - 1),
+    '',
+  );
+  for (const row of rows) {
+    lines.push(`- \`${row.name}\`: ${row.description}.${row.notes.length ? ` ${row.notes.map((n) => `${n[0]!.toUpperCase()}${n.slice(1)}.`).join(' ')}` : ''}${row.reason && row.status === 'measured' ? ` ${row.reason}.` : ''}`);
+  }
+  lines.push(
+    '',
+    '### Per-repetition raw numbers',
+    '',
+    markdownTable(REP_HEADER, repCells(rows, s.reps), 2, REP_HEADER.length),
+    '',
+    '## Targets',
+    '',
+    markdownTable(
+      ['goal', 'measured (medians)', 'result'],
+      goals.map((g) => [g.goal.label, g.measured, `**${g.verdict}**${g.reason ? ` (${g.reason})` : ''}`]),
+      99,
+    ),
+    '',
+  );
+  return lines.join('\n');
+}
+
+// ---- lifetime: everything we start dies with us -----------------------------
+
+const wrkPids = new Set<number>();
+
+async function stopAll(): Promise<void> {
+  await Promise.all(started.map((m) => stopProcess(m)));
+}
+
+function emergencyCleanup(): void {
+  killAllSync('SIGKILL');
+  for (const pid of wrkPids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // finished
+    }
+  }
+}
+
+function log(message: string): void {
+  process.stderr.write(`${message}\n`);
+}
+
+process.on('exit', emergencyCleanup);
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(signal, () => {
+    log(`\nbench: ${signal}, stopping children`);
+    killAllSync('SIGTERM');
+    setTimeout(() => process.exit(130), 500).unref();
+  });
+}
+
+// Overall bound: start-up of every target + warm-ups + reps, with generous slack.
+const boundMs =
+  (TARGETS.length + 1) * (READY_TIMEOUT_MS + 5000) +
+  TARGETS.length * (settings.warmupSec + settings.reps * settings.durationSec) * 1000 * 1.5 +
+  60_000;
+const bound = setTimeout(() => {
+  log(`bench: exceeded the overall time bound of ${Math.round(boundMs / 1000)} s; stopping`);
+  emergencyCleanup();
+  process.exit(2);
+}, boundMs);
+
+main().then(
+  () => {
+    clearTimeout(bound);
+  },
+  (error: unknown) => {
+    clearTimeout(bound);
+    log(`bench: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    emergencyCleanup();
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,27 @@
+import { defineConfig, env } from '@isogate/sdk';
+
+// The example gateway that `npm start` runs in front of the services in examples/upstreams.
+const users = env('USERS_URL', 'http://127.0.0.1:3001');
+const orders = env('ORDERS_URL', 'http://127.0.0.1:3002');
+
+export default defineConfig({
+  server: {
+    host: env('ISOGATE_HOST', '127.0.0.1'),
+    port: Number(env('ISOGATE_PORT', '8080')),
+    limits: { maxBodyBytes: '1mb' },
+    timeouts: { shutdown: '10s' },
+  },
+  plugins: {
+    'powered-by': { use: 'headers', options: { response: { set: { 'x-powered-by': 'isogate' }, remove: ['server'] } } },
+    'no-cookies': { use: 'headers', options: { request: { remove: ['cookie'] } } },
+  },
+  middleware: ['powered-by'],
+  routes: [
+    { name: 'users', path: '/api/users', methods: ['GET', 'POST'], upstream: users, stripPrefix: '/api' },
+    { name: 'user', path: '/api/users/:id', methods: ['GET'], upstream: `${users}/users/{id}`, middleware: ['no-cookies'] },
+    { name: 'orders', path: '/api/orders/*', upstream: orders, stripPrefix: '/api' },
+    { name: 'echo', path: '/api/echo/*', upstream: orders, rewrite: '/echo/{*}' },
+    // Server-sent events: no idle timeout on the stream.
+    { name: 'events', path: '/api/events', methods: ['GET'], upstream: `${orders}/events`, timeout: { idle: 0 } },
+  ],
+});

@@ -1,0 +1,147 @@
+import cluster from 'node:cluster';
+import path from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { ConfigError } from '../config/config-error.ts';
+import { loadConfigFile } from '../config/load-config.ts';
+import { createLogger } from '../logging/logger.ts';
+import { builtinPlugins } from '../plugins/builtins.ts';
+import { startGateway } from '../start-gateway.ts';
+import { formatRouteTable } from './route-table.ts';
+import { typecheckConfig } from './typecheck-config.ts';
+import { runWorkers } from './workers.ts';
+
+/** Exit codes: 0 ok, 1 the config or a check failed, 2 wrong usage, 3 could not listen. */
+const EXIT_CONFIG = 1;
+const EXIT_LISTEN = 3;
+
+function integer(min: number, max: number) {
+  return (value: string) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
+    return n;
+  };
+}
+
+interface ServeFlags {
+  config: string;
+  port?: number;
+  host?: string;
+  watch?: boolean;
+  workers: number;
+  logLevel?: string;
+}
+
+async function serve(flags: ServeFlags, pretty: boolean): Promise<void> {
+  const logger = createLogger({ level: flags.logLevel, pretty });
+  if (flags.workers > 1 && cluster.isPrimary) {
+    // Validate once in the primary so a bad config fails fast, before any worker starts.
+    await loadConfigFile(flags.config, builtinPlugins);
+    runWorkers(flags.workers, logger);
+    return;
+  }
+  let running;
+  try {
+    running = await startGateway({ configPath: flags.config, port: flags.port, host: flags.host, watch: flags.watch, logger });
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') {
+      logger.fatal(`cannot listen: ${e.message} (choose another port with --port)`);
+      process.exitCode = EXIT_LISTEN;
+      logger.flush?.();
+      return;
+    }
+    throw err;
+  }
+  let firstSignalAt = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    // Ctrl-C reaches cluster workers directly *and* through the primary: a repeat within a second
+    // is the same request to stop, a later one means "stop now".
+    if (firstSignalAt !== 0) {
+      if (Date.now() - firstSignalAt < 1_000) return;
+      logger.warn(`${signal} again: exiting without waiting`);
+      process.exit(1);
+    }
+    firstSignalAt = Date.now();
+    logger.info({ signal, inFlight: running.server.inFlight }, 'draining: finishing in-flight requests');
+    running.stop().then(
+      (cutOff) => {
+        logger.info({ cutOff }, 'stopped');
+        logger.flush?.();
+        process.exit(0);
+      },
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+function check(configPath: string): number {
+  const problems = typecheckConfig(configPath);
+  for (const p of problems) process.stderr.write(`${path.relative(process.cwd(), p.file)}:${p.line}:${p.column} - type error: ${p.message}\n`);
+  return problems.length;
+}
+
+const program = new Command()
+  .name('isogate')
+  .description('A programmable API gateway: typed gateway.config.ts, TypeScript plugins in V8 isolates.')
+  .showHelpAfterError()
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+
+const configOption = () => new Option('-c, --config <file>', 'gateway config file').default('./gateway.config.ts');
+const portOption = () => new Option('-p, --port <port>', 'listen on this port (overrides server.port)').argParser(integer(0, 65535));
+const hostOption = () => new Option('-H, --host <host>', 'listen on this interface (overrides server.host)');
+const levelOption = () => new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+program
+  .command('start')
+  .description('serve the gateway (JSON logs)')
+  .addOption(configOption())
+  .addOption(portOption())
+  .addOption(hostOption())
+  .option('-w, --watch', 'reload the config when it changes', false)
+  .addOption(new Option('--workers <n>', 'processes sharing the port').argParser(integer(1, 64)).default(1))
+  .addOption(levelOption())
+  .action((flags: ServeFlags) => serve(flags, false));
+
+program
+  .command('dev')
+  .description('serve with hot reload and human-readable logs')
+  .addOption(configOption())
+  .addOption(portOption())
+  .addOption(hostOption())
+  .addOption(levelOption())
+  .action((flags: ServeFlags) => serve({ ...flags, watch: true, workers: 1 }, true));
+
+program
+  .command('check')
+  .description('validate and type-check the config, print the routing table; exit 1 on any problem')
+  .addOption(configOption())
+  .action(async (flags: { config: string }) => {
+    const typeErrors = check(flags.config);
+    const loaded = await loadConfigFile(flags.config, builtinPlugins);
+    process.stdout.write(`${formatRouteTable(loaded.config)}\n`);
+    if (typeErrors > 0) {
+      process.stderr.write(`\n${typeErrors} type error(s) in ${flags.config}\n`);
+      process.exitCode = EXIT_CONFIG;
+    } else process.stdout.write(`\n${flags.config}: OK (${loaded.config.routes.length} routes)\n`);
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`${err.message}\n`);
+    process.exit(EXIT_CONFIG);
+  }
+  const e = err as NodeJS.ErrnoException;
+  if (e.code === 'ENOENT') {
+    process.stderr.write(`isogate: ${e.message}\n`);
+    process.exit(EXIT_CONFIG);
+  }
+  throw err;
+}

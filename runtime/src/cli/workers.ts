@@ -1,0 +1,34 @@
+import cluster, { type Worker } from 'node:cluster';
+import type { Logger } from 'pino';
+
+/**
+ * `--workers N`: N processes share the listening socket through node:cluster. The primary serves
+ * nothing; it restarts a worker that dies unexpectedly (at most once a second) and forwards
+ * SIGTERM/SIGINT so every worker drains, exiting 0 when all have.
+ */
+export function runWorkers(count: number, logger: Logger): void {
+  let stopping = false;
+  let lastRestart = 0;
+  const fork = (): Worker => cluster.fork();
+  for (let i = 0; i < count; i++) fork();
+
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      return;
+    }
+    logger.error({ pid: worker.process.pid, code, signal }, 'worker exited unexpectedly; restarting it');
+    const wait = Math.max(0, lastRestart + 1_000 - Date.now());
+    lastRestart = Date.now() + wait;
+    setTimeout(fork, wait);
+  });
+
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal, workers: count }, 'draining all workers');
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill(signal);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}

@@ -1,0 +1,90 @@
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import vm from 'node:vm';
+import * as esbuild from 'esbuild';
+import type { BuiltinPluginRegistry } from '../plugins/builtin-plugin.ts';
+import { ConfigError } from './config-error.ts';
+import type { ResolvedConfig } from './resolved-config.ts';
+import { resolveConfig } from './validate-config.ts';
+
+export interface LoadedConfig {
+  readonly config: ResolvedConfig;
+  /** Absolute paths of the config file and every local file it imports (what a watcher watches). */
+  readonly files: readonly string[];
+}
+
+/**
+ * Load `gateway.config.ts` without a build step: esbuild bundles it (and the local files it
+ * imports) into one CommonJS script, which is evaluated in this process. Bundling each time,
+ * rather than `import()`, means a reload never hits Node's module cache and never leaks modules.
+ * Packages other than `@isogate/sdk` stay external and load from the project's node_modules.
+ */
+export async function loadConfigFile(file: string, plugins: BuiltinPluginRegistry): Promise<LoadedConfig> {
+  const absolute = path.resolve(file);
+  const { code, files } = await bundleConfig(absolute);
+  const exported = evaluate(code, absolute);
+  return { config: resolveConfig(exported, plugins, absolute), files };
+}
+
+async function bundleConfig(file: string): Promise<{ code: string; files: string[] }> {
+  let result: esbuild.BuildResult<{ write: false; metafile: true }>;
+  try {
+    result = await esbuild.build({
+      entryPoints: [file],
+      bundle: true,
+      write: false,
+      metafile: true,
+      platform: 'node',
+      format: 'cjs',
+      target: 'node24',
+      sourcemap: 'inline',
+      logLevel: 'silent',
+      plugins: [externalPackagesExceptSdk],
+    });
+  } catch (err) {
+    const failure = err as esbuild.BuildFailure;
+    if (!Array.isArray(failure.errors)) throw err;
+    throw new ConfigError(
+      failure.errors.map((e) => ({
+        path: e.location ? `${path.relative(process.cwd(), e.location.file) || e.location.file}:${e.location.line}:${e.location.column + 1}` : path.basename(file),
+        message: e.text,
+      })),
+      file,
+    );
+  }
+  const cwd = process.cwd();
+  const files = Object.keys(result.metafile.inputs)
+    .filter((input) => !input.includes('node_modules') && !input.startsWith('<'))
+    .map((input) => path.resolve(cwd, input));
+  return { code: result.outputFiles[0]!.text, files };
+}
+
+/** Bare imports load from node_modules at run time, except the SDK, which is bundled (it is TS). */
+const externalPackagesExceptSdk: esbuild.Plugin = {
+  name: 'isogate-config-externals',
+  setup(build) {
+    build.onResolve({ filter: /^[^./]/ }, (args) => {
+      if (args.path === '@isogate/sdk' || args.path.startsWith('@isogate/sdk/')) return undefined;
+      return { path: args.path, external: true };
+    });
+  },
+};
+
+function evaluate(code: string, file: string): unknown {
+  const module = { exports: {} as Record<string, unknown> };
+  try {
+    const fn = vm.compileFunction(code, ['module', 'exports', 'require', '__filename', '__dirname'], { filename: file });
+    fn(module, module.exports, createRequire(file), file, path.dirname(file));
+  } catch (err) {
+    const e = err as { code?: string; message?: string };
+    const where = e.code === 'ISOGATE_ERR_CONFIG_ENV' ? '(environment)' : path.basename(file);
+    throw new ConfigError([{ path: where, message: `evaluating the config failed: ${e.message ?? String(err)}` }], file);
+  }
+  const exported = module.exports['default'];
+  if (exported === undefined) {
+    throw new ConfigError([{ path: path.basename(file), message: 'the config must `export default defineConfig({...})`' }], file);
+  }
+  return exported;
+}
+
+export { ConfigError };

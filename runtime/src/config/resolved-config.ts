@@ -1,0 +1,29 @@
+import type { ParsedServer } from './schema.ts';
+
+/** A route after validation: defaults filled, upstreams always a list, frozen. */
+export interface ResolvedRoute {
+  readonly name: string;
+  readonly path: string;
+  /** null: every method. */
+  readonly methods: readonly string[] | null;
+  readonly upstreams: readonly string[];
+  readonly stripPrefix: string | null;
+  readonly rewrite: string | null;
+  readonly preserveHost: boolean;
+  readonly timeout: { readonly connect: number; readonly headers: number; readonly idle: number };
+  readonly middleware: readonly string[];
+}
+
+export interface ResolvedPluginInstance {
+  readonly use: string;
+  /** Options after the plugin's own schema validated them. */
+  readonly options: unknown;
+}
+
+/** What factories see: the frozen config after parse → validate → defaults. Times in ms, sizes in bytes. */
+export interface ResolvedConfig {
+  readonly server: Readonly<ParsedServer>;
+  readonly plugins: Readonly<Record<string, ResolvedPluginInstance>>;
+  readonly middleware: readonly string[];
+  readonly routes: readonly ResolvedRoute[];
+}

@@ -1,0 +1,159 @@
+import type { z } from 'zod';
+import { patternKey } from '../router/router.ts';
+import type { BuiltinPluginRegistry } from '../plugins/builtin-plugin.ts';
+import { ConfigError, formatPath, type ConfigIssue } from './config-error.ts';
+import { configSchema, type ParsedConfig, type ParsedRoute } from './schema.ts';
+import type { ResolvedConfig, ResolvedRoute } from './resolved-config.ts';
+
+/**
+ * parse → validate → resolve defaults → freeze. Returns the frozen resolved config or throws a
+ * ConfigError listing every problem with its key path.
+ */
+export function resolveConfig(input: unknown, plugins: BuiltinPluginRegistry, file?: string): ResolvedConfig {
+  const parsed = configSchema.safeParse(input);
+  if (!parsed.success) throw new ConfigError(zodIssues(parsed.error.issues), file);
+
+  const config = parsed.data;
+  const issues: ConfigIssue[] = [];
+  const pluginOptions = checkPlugins(config, plugins, issues);
+  checkMiddlewareNames(config, issues);
+  const routes = config.routes.map((route, i) => resolveRoute(route, i, issues));
+  checkIndistinguishableRoutes(routes, issues);
+  if (issues.length > 0) throw new ConfigError(issues, file);
+
+  const resolved: ResolvedConfig = {
+    server: config.server,
+    plugins: Object.fromEntries(Object.entries(config.plugins).map(([name, p]) => [name, { use: p.use, options: pluginOptions.get(name) }])),
+    middleware: config.middleware,
+    routes,
+  };
+  return deepFreeze(resolved);
+}
+
+function zodIssues(issues: readonly z.core.$ZodIssue[]): ConfigIssue[] {
+  const out: ConfigIssue[] = [];
+  for (const issue of issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) out.push({ path: formatPath([...issue.path, key]), message: 'unknown key' });
+    } else if (issue.code === 'invalid_union' && issue.errors.length > 0 && issue.message === 'Invalid input') {
+      // zod reports every branch of a union; the first branch's issues are the most useful.
+      out.push(...zodIssues(issue.errors[0]!.map((i) => ({ ...i, path: [...issue.path, ...i.path] }))));
+    } else {
+      out.push({ path: formatPath(issue.path), message: issue.message });
+    }
+  }
+  return out;
+}
+
+function checkPlugins(config: ParsedConfig, registry: BuiltinPluginRegistry, issues: ConfigIssue[]): Map<string, unknown> {
+  const options = new Map<string, unknown>();
+  for (const [name, instance] of Object.entries(config.plugins)) {
+    const plugin = registry.get(instance.use);
+    if (!plugin) {
+      const known = [...registry.keys()].sort().join(', ');
+      issues.push({ path: formatPath(['plugins', name, 'use']), message: `no plugin named "${instance.use}" (built-in plugins: ${known})` });
+      continue;
+    }
+    const result = plugin.options.safeParse(instance.options ?? {});
+    if (!result.success) {
+      for (const issue of zodIssues(result.error.issues)) {
+        issues.push({ path: formatPath(['plugins', name, 'options']) + (issue.path ? `.${issue.path}`.replace('.[', '[') : ''), message: issue.message });
+      }
+    } else options.set(name, result.data);
+  }
+  return options;
+}
+
+function checkMiddlewareNames(config: ParsedConfig, issues: ConfigIssue[]): void {
+  const check = (names: readonly string[], at: PropertyKey[]) => {
+    const seen = new Set<string>();
+    names.forEach((name, i) => {
+      if (!Object.hasOwn(config.plugins, name)) {
+        issues.push({ path: formatPath([...at, i]), message: `no plugin instance named "${name}" (declare it under plugins)` });
+      } else if (seen.has(name)) {
+        issues.push({ path: formatPath([...at, i]), message: `"${name}" is listed twice` });
+      }
+      seen.add(name);
+    });
+  };
+  check(config.middleware, ['middleware']);
+  config.routes.forEach((route, i) => {
+    check(route.middleware, ['routes', i, 'middleware']);
+    for (const [j, name] of route.middleware.entries()) {
+      if (config.middleware.includes(name)) {
+        issues.push({ path: formatPath(['routes', i, 'middleware', j]), message: `"${name}" already runs globally` });
+      }
+    }
+  });
+}
+
+const PLACEHOLDER = /\{([^}]*)\}/g;
+
+function routeParams(pattern: string): Set<string> {
+  const params = new Set<string>();
+  for (const segment of pattern.split('/')) {
+    if (segment.startsWith(':')) params.add(segment.slice(1));
+    else if (segment === '*') params.add('*');
+  }
+  return params;
+}
+
+function checkTemplate(template: string, params: Set<string>, at: PropertyKey[], issues: ConfigIssue[]): void {
+  for (const [, name] of template.matchAll(PLACEHOLDER)) {
+    if (!params.has(name!)) {
+      const available = [...params].map((p) => `{${p}}`).join(', ') || 'none';
+      issues.push({ path: formatPath(at), message: `placeholder {${name}} is not a param of the route path (available: ${available})` });
+    }
+  }
+}
+
+function resolveRoute(route: ParsedRoute, index: number, issues: ConfigIssue[]): ResolvedRoute {
+  const params = routeParams(route.path);
+  const upstreams = typeof route.upstream === 'string' ? [route.upstream] : route.upstream;
+  upstreams.forEach((url, j) => {
+    const at: PropertyKey[] = typeof route.upstream === 'string' ? ['routes', index, 'upstream'] : ['routes', index, 'upstream', j];
+    checkTemplate(decodeURI(new URL(url).pathname), params, at, issues);
+  });
+  if (route.rewrite) checkTemplate(route.rewrite, params, ['routes', index, 'rewrite'], issues);
+  if (route.rewrite && route.stripPrefix) {
+    issues.push({ path: formatPath(['routes', index, 'stripPrefix']), message: 'use either stripPrefix or rewrite, not both' });
+  }
+  if (route.stripPrefix && !route.path.startsWith(route.stripPrefix)) {
+    issues.push({ path: formatPath(['routes', index, 'stripPrefix']), message: `"${route.stripPrefix}" is not a prefix of the route path "${route.path}"` });
+  }
+  return {
+    name: route.name ?? route.path,
+    path: route.path,
+    methods: route.methods ? [...new Set(route.methods)] : null,
+    upstreams,
+    stripPrefix: route.stripPrefix ?? null,
+    rewrite: route.rewrite ?? null,
+    preserveHost: route.preserveHost,
+    timeout: route.timeout,
+    middleware: route.middleware,
+  };
+}
+
+function checkIndistinguishableRoutes(routes: readonly ResolvedRoute[], issues: ConfigIssue[]): void {
+  const byKey = new Map<string, number[]>();
+  routes.forEach((route, i) => {
+    const key = patternKey(route.path);
+    const earlier = byKey.get(key) ?? [];
+    for (const j of earlier) {
+      const other = routes[j]!;
+      const overlap = route.methods === null || other.methods === null || route.methods.some((m) => other.methods!.includes(m));
+      if (overlap) {
+        issues.push({ path: formatPath(['routes', i, 'path']), message: `"${route.path}" can never be told apart from routes[${j}] ("${other.path}") for the same methods` });
+      }
+    }
+    byKey.set(key, [...earlier, i]);
+  });
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,44 @@
+/**
+ * The one catalogue of errors that can reach a client. Each has a stable code, an HTTP status and
+ * a fixed message: what the client sees never depends on an internal error's text or stack.
+ */
+export const ERRORS = {
+  NOT_FOUND: { status: 404, message: 'no route matches this path' },
+  METHOD_NOT_ALLOWED: { status: 405, message: 'method not allowed on this route' },
+  BAD_REQUEST: { status: 400, message: 'malformed request' },
+  BAD_PATH: { status: 400, message: 'request path is not acceptable' },
+  UNDERSCORE_HEADER: { status: 400, message: 'header names with underscores are not accepted' },
+  REQUEST_TIMEOUT: { status: 408, message: 'request was not received in time' },
+  BODY_TOO_LARGE: { status: 413, message: 'request body is too large' },
+  URI_TOO_LONG: { status: 414, message: 'request target is too long' },
+  HEADERS_TOO_LARGE: { status: 431, message: 'request header fields are too large or too many' },
+  INTERNAL: { status: 500, message: 'internal gateway error' },
+  UPSTREAM_UNAVAILABLE: { status: 502, message: 'upstream is unavailable' },
+  DRAINING: { status: 503, message: 'gateway is shutting down' },
+  UPSTREAM_TIMEOUT: { status: 504, message: 'upstream did not answer in time' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorKey = keyof typeof ERRORS;
+
+/** An error destined for a client: code, status and public message come from the catalogue. */
+export class GatewayError extends Error {
+  readonly key: ErrorKey;
+  readonly code: `ISOGATE_ERR_${ErrorKey}`;
+  readonly status: number;
+  /** Extra response headers (e.g. `Allow` on 405). */
+  readonly headers: Readonly<Record<string, string>>;
+
+  constructor(key: ErrorKey, options: { cause?: unknown; headers?: Record<string, string> } = {}) {
+    super(ERRORS[key].message, { cause: options.cause });
+    this.name = 'GatewayError';
+    this.key = key;
+    this.code = `ISOGATE_ERR_${key}`;
+    this.status = ERRORS[key].status;
+    this.headers = options.headers ?? {};
+  }
+}
+
+/** The JSON body every client-facing error uses. */
+export function errorBody(key: ErrorKey): string {
+  return JSON.stringify({ error: { code: `ISOGATE_ERR_${key}`, message: ERRORS[key].message } });
+}

@@ -1,0 +1,50 @@
+import type { HeaderMap } from '../chain/types.ts';
+
+/**
+ * RFC 9110 §7.6.1: fields that describe one connection and must not be forwarded, plus `host`
+ * (set per upstream) and `expect` (Node answers 100-continue itself; undici refuses to send it).
+ */
+const REQUEST_DROP = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
+  'proxy-authorization', 'host', 'expect', 'http2-settings',
+]);
+
+const RESPONSE_DROP = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
+  'proxy-authenticate',
+]);
+
+/** Names listed in a `Connection` header are hop-by-hop too. */
+function connectionNamed(headers: HeaderMap): Set<string> | null {
+  const value = headers['connection'];
+  if (value === undefined) return null;
+  const names = new Set<string>();
+  for (const part of (Array.isArray(value) ? value.join(',') : value).split(',')) {
+    const name = part.trim().toLowerCase();
+    if (name) names.add(name);
+  }
+  return names;
+}
+
+/** A copy of `headers` without hop-by-hop fields, ready to send upstream. */
+export function endToEndRequestHeaders(headers: HeaderMap): HeaderMap {
+  const named = connectionNamed(headers);
+  const out: HeaderMap = {};
+  for (const name in headers) {
+    if (REQUEST_DROP.has(name) || (named !== null && named.has(name))) continue;
+    out[name] = headers[name]!;
+  }
+  return out;
+}
+
+/** A copy of upstream response headers without hop-by-hop fields, ready to send to the client. */
+export function endToEndResponseHeaders(headers: Record<string, string | string[] | undefined>): HeaderMap {
+  const named = connectionNamed(headers as HeaderMap);
+  const out: HeaderMap = {};
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || RESPONSE_DROP.has(name) || (named !== null && named.has(name))) continue;
+    out[name] = value;
+  }
+  return out;
+}

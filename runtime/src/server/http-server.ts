@@ -1,0 +1,214 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { Readable, type Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import type { GatewayResponse, HeaderMap } from '../chain/types.ts';
+import { errorBody, type ErrorKey, ERRORS } from '../errors.ts';
+import { errorResponse, type Gateway } from '../gateway.ts';
+import { unmapIpv4 } from '../proxy/trusted-proxies.ts';
+import { rawHttpResponse } from './raw-response.ts';
+
+/** Node's parser errors on a client connection, mapped to the error catalogue. */
+function clientErrorKey(code: string | undefined): ErrorKey {
+  switch (code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return 'HEADERS_TOO_LARGE';
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return 'REQUEST_TIMEOUT';
+    default:
+      return 'BAD_REQUEST';
+  }
+}
+
+/**
+ * The node:http adapter around a Gateway: enforces the server limits Node can enforce for us,
+ * streams request and response bodies, splices WebSocket upgrades, and drains gracefully.
+ * Limits and timeouts are read once from the config the server was created with; a reload that
+ * changes them takes effect at the next start (route changes apply live).
+ */
+export class GatewayServer {
+  readonly server: http.Server;
+  readonly #gateway: Gateway;
+  readonly #logger: Logger;
+  readonly #maxHeaderCount: number;
+  readonly #upgraded = new Set<Duplex>();
+  #inFlight = 0;
+  #onDrained: (() => void) | null = null;
+
+  constructor(gateway: Gateway) {
+    this.#gateway = gateway;
+    this.#logger = gateway.logger;
+    const { limits, timeouts } = gateway.config.server;
+    this.#maxHeaderCount = limits.maxHeaderCount;
+    this.server = http.createServer({
+      maxHeaderSize: limits.maxHeaderBytes,
+      headersTimeout: timeouts.headers,
+      requestTimeout: timeouts.request,
+      keepAliveTimeout: timeouts.keepAlive,
+      // Node checks the two timeouts above only this often (30 s by default).
+      connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(timeouts.headers / 4))),
+      requireHostHeader: true,
+    });
+    // One more than the limit, so that "too many" is visible instead of silently truncated.
+    this.server.maxHeadersCount = limits.maxHeaderCount + 1;
+    this.server.maxConnections = limits.maxConnections;
+    this.server.on('request', (req, res) => this.#onRequest(req, res));
+    this.server.on('upgrade', (req, socket, head) => this.#onUpgrade(req, socket as Socket, head));
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket) => this.#onClientError(err, socket as Socket));
+  }
+
+  listen(port: number, host: string): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve(this.server.address() as AddressInfo);
+      });
+    });
+  }
+
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  #onRequest(req: IncomingMessage, res: ServerResponse): void {
+    this.#inFlight++;
+    const abort = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) abort.abort();
+      if (--this.#inFlight === 0 && this.#upgraded.size === 0) this.#onDrained?.();
+    });
+
+    if (req.rawHeaders.length > this.#maxHeaderCount * 2) {
+      this.#write(res, errorResponse('HEADERS_TOO_LARGE'));
+      return;
+    }
+    this.#gateway
+      .handle({
+        method: req.method!,
+        target: req.url!,
+        headers: req.headers as HeaderMap,
+        body: req,
+        remoteAddress: unmapIpv4(req.socket.remoteAddress ?? ''),
+        protocol: 'http',
+        signal: abort.signal,
+        upgrade: false,
+      })
+      .then(
+        (response) => this.#write(res, response),
+        (err: unknown) => {
+          this.#logger.error({ err }, 'request failed outside the chain');
+          this.#write(res, errorResponse('INTERNAL'));
+        },
+      );
+  }
+
+  #write(res: ServerResponse, response: GatewayResponse): void {
+    if (res.destroyed) {
+      if (response.body instanceof Readable) response.body.destroy();
+      return;
+    }
+    const headers = response.headers;
+    // While draining, and after refusing a body mid-stream, the connection cannot be reused.
+    if (this.#gateway.draining || response.status === 413) headers['connection'] = 'close';
+    const body = response.body;
+    if (body !== null && !(body instanceof Readable) && headers['content-length'] === undefined) headers['content-length'] = String(Buffer.byteLength(body));
+    res.writeHead(response.status, headers);
+    if (body instanceof Readable) {
+      body.on('error', (err) => {
+        this.#logger.warn({ err: { message: err.message, code: (err as NodeJS.ErrnoException).code } }, 'response body stream failed; closing the client connection');
+        res.destroy();
+      });
+      res.once('close', () => {
+        if (!body.readableEnded) body.destroy();
+      });
+      body.pipe(res);
+    } else {
+      res.end(body ?? undefined);
+    }
+  }
+
+  #onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    const abort = new AbortController();
+    socket.once('close', () => abort.abort());
+    socket.on('error', () => socket.destroy());
+    this.#gateway
+      .handle({
+        method: req.method!,
+        target: req.url!,
+        headers: req.headers as HeaderMap,
+        body: null,
+        remoteAddress: unmapIpv4(socket.remoteAddress ?? ''),
+        protocol: 'http',
+        signal: abort.signal,
+        upgrade: true,
+      })
+      .then(
+        (response) => this.#splice(socket, head, response),
+        (err: unknown) => {
+          this.#logger.error({ err }, 'upgrade failed outside the chain');
+          socket.end(rawHttpResponse(500, {}, errorBody('INTERNAL')));
+        },
+      );
+  }
+
+  #splice(client: Socket, head: Buffer, response: GatewayResponse): void {
+    const upstream = response.upgradeSocket;
+    if (response.status !== 101 || !upstream) {
+      const body = response.body instanceof Readable ? null : response.body;
+      if (response.body instanceof Readable) response.body.destroy();
+      client.end(rawHttpResponse(response.status, response.headers, body));
+      return;
+    }
+    if (client.destroyed) {
+      upstream.destroy();
+      return;
+    }
+    client.write(rawHttpResponse(101, response.headers, null));
+    if (head.length > 0) upstream.write(head);
+    this.#upgraded.add(upstream);
+    const close = () => {
+      client.destroy();
+      upstream.destroy();
+      if (this.#upgraded.delete(upstream) && this.#inFlight === 0 && this.#upgraded.size === 0) this.#onDrained?.();
+    };
+    upstream.on('error', close).on('close', close);
+    client.on('error', close).on('close', close);
+    upstream.pipe(client);
+    client.pipe(upstream);
+  }
+
+  #onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const key = clientErrorKey(err.code);
+    socket.end(rawHttpResponse(ERRORS[key].status, { 'content-type': 'application/json; charset=utf-8' }, errorBody(key)));
+  }
+
+  /**
+   * Graceful shutdown: readiness turns 503, new connections are refused, idle keep-alive
+   * connections close, in-flight requests (and open WebSockets) get until the deadline, then
+   * every remaining connection is closed. Resolves with the number of requests cut off.
+   */
+  async shutdown(deadlineMs: number): Promise<number> {
+    this.#gateway.startDraining();
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    if (this.#inFlight > 0 || this.#upgraded.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => (this.#onDrained = resolve)),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, deadlineMs))),
+      ]);
+      clearTimeout(timer);
+    }
+    const cutOff = this.#inFlight + this.#upgraded.size;
+    this.server.closeAllConnections();
+    for (const socket of this.#upgraded) socket.destroy();
+    await closed;
+    await this.#gateway.close();
+    return cutOff;
+  }
+}

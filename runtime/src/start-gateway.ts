@@ -1,0 +1,93 @@
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { ConfigError } from './config/config-error.ts';
+import { loadConfigFile } from './config/load-config.ts';
+import type { ResolvedConfig } from './config/resolved-config.ts';
+import { Gateway } from './gateway.ts';
+import { createLogger } from './logging/logger.ts';
+import { builtinPlugins } from './plugins/builtins.ts';
+import { ConfigWatcher, type ReloadOutcome } from './reload/config-watcher.ts';
+import { GatewayServer } from './server/http-server.ts';
+
+export interface StartOptions {
+  configPath: string;
+  /** Override `server.port` / `server.host` from the command line. */
+  port?: number;
+  host?: string;
+  /** Watch the config and its imports; reload on change. */
+  watch?: boolean;
+  logger?: Logger;
+  /** Called after each hot reload attempt (tests and tooling). */
+  onReload?: (outcome: ReloadOutcome) => void;
+}
+
+export interface RunningGateway {
+  readonly gateway: Gateway;
+  readonly server: GatewayServer;
+  readonly address: AddressInfo;
+  readonly url: string;
+  readonly watcher: ConfigWatcher | null;
+  /** Graceful shutdown with the configured deadline; resolves with the number of requests cut off. */
+  stop(): Promise<number>;
+}
+
+function withOverrides(config: ResolvedConfig, options: StartOptions): ResolvedConfig {
+  if (options.port === undefined && options.host === undefined) return config;
+  const server = Object.freeze({ ...config.server, port: options.port ?? config.server.port, host: options.host ?? config.server.host });
+  return Object.freeze({ ...config, server });
+}
+
+/** Load, validate and serve a config file. Throws ConfigError (nothing served) when it is invalid. */
+export async function startGateway(options: StartOptions): Promise<RunningGateway> {
+  const logger = options.logger ?? createLogger();
+  const loaded = await loadConfigFile(options.configPath, builtinPlugins);
+  const config = withOverrides(loaded.config, options);
+  const gateway = new Gateway(config, { logger, plugins: builtinPlugins });
+  const server = new GatewayServer(gateway);
+  const address = await server.listen(config.server.port, config.server.host);
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host}:${address.port}`;
+  logger.info({ url, routes: config.routes.length, config: loaded.config === config ? options.configPath : `${options.configPath} (with overrides)` }, 'gateway listening');
+
+  let watcher: ConfigWatcher | null = null;
+  if (options.watch) {
+    const reload = async (): Promise<ReloadOutcome> => {
+      let outcome: ReloadOutcome;
+      try {
+        const next = await loadConfigFile(options.configPath, builtinPlugins);
+        const nextConfig = withOverrides(next.config, options);
+        const before = gateway.config.server;
+        if (nextConfig.server.port !== before.port || nextConfig.server.host !== before.host) {
+          logger.warn('server.host/server.port changed: restart the gateway to listen elsewhere (routes were reloaded)');
+        }
+        gateway.reload(nextConfig);
+        logger.info({ routes: nextConfig.routes.length }, 'config reloaded');
+        outcome = { ok: true, files: next.files };
+      } catch (error) {
+        if (error instanceof ConfigError) logger.error({ code: error.code, issues: error.issues }, `config reload rejected, keeping the last good config\n${error.message}`);
+        else logger.error({ err: error }, 'config reload failed, keeping the last good config');
+        outcome = { ok: false, error };
+      }
+      options.onReload?.(outcome);
+      return outcome;
+    };
+    watcher = new ConfigWatcher(loaded.files, reload, { logger });
+    await watcher.ready();
+  }
+
+  let stopping: Promise<number> | null = null;
+  return {
+    gateway,
+    server,
+    address,
+    url,
+    watcher,
+    stop() {
+      stopping ??= (async () => {
+        await watcher?.close();
+        return server.shutdown(gateway.config.server.timeouts.shutdown);
+      })();
+      return stopping;
+    },
+  };
+}
