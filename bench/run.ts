@@ -4,8 +4,9 @@
 //   node bench/run.ts --quick     1 rep × 2 s smoke run (BENCHMARKS.md untouched unless --write)
 //   node bench/run.ts --targets floor,isogate
 //
-// Env knobs: BENCH_DURATION (s), BENCH_REPS, BENCH_CONNECTIONS, BENCH_WARMUP (s);
-// they override the --quick defaults.
+// Env knobs: BENCH_DURATION (s), BENCH_REPS, BENCH_CONNECTIONS, BENCH_WARMUP (s),
+// which override the --quick defaults; BENCH_NODE_FLAGS (e.g. "--single-threaded-gc"),
+// added to every node process the bench starts (upstream, floor, isogate).
 //
 // Pinning (2 cores): every proxy under test runs alone on core 0; wrk and the
 // upstream share core 1. All traffic stays on 127.0.0.1.
@@ -65,7 +66,9 @@ const settings = {
   durationSec: envInt('BENCH_DURATION', flags.quick ? 2 : 5),
   reps: envInt('BENCH_REPS', flags.quick ? 1 : 5),
   connections: envInt('BENCH_CONNECTIONS', 50),
-  warmupSec: envInt('BENCH_WARMUP', flags.quick ? 1 : 2),
+  // Node needs several seconds of load before the JIT settles (≈ 4 s seen on a 2-core VM).
+  warmupSec: envInt('BENCH_WARMUP', flags.quick ? 2 : 5),
+  nodeFlags: (process.env.BENCH_NODE_FLAGS ?? '').split(/\s+/).filter((flag) => flag !== ''),
   writeReport: flags['no-write'] ? false : flags.write || !flags.quick,
 };
 
@@ -284,7 +287,11 @@ async function main(): Promise<void> {
   const upstreamPort = await freePort();
   const upstream = startProcess(
     'upstream',
-    { command: process.execPath, args: [join(REPO_ROOT, 'bench/upstream.ts'), '--port', String(upstreamPort)], readyPath: '/' },
+    {
+      command: process.execPath,
+      args: [...settings.nodeFlags, join(REPO_ROOT, 'bench/upstream.ts'), '--port', String(upstreamPort)],
+      readyPath: '/',
+    },
     loadCpu,
     tmpDir,
   );
@@ -305,7 +312,14 @@ async function main(): Promise<void> {
       continue;
     }
     const port = await freePort();
-    const ctx: TargetContext = { repoRoot: REPO_ROOT, port, upstreamUrl, tmpDir, nodeBin: process.execPath };
+    const ctx: TargetContext = {
+      repoRoot: REPO_ROOT,
+      port,
+      upstreamUrl,
+      tmpDir,
+      nodeBin: process.execPath,
+      nodeFlags: settings.nodeFlags,
+    };
     const why = target.unavailable?.(ctx) ?? null;
     if (why !== null) {
       row.status = 'unavailable';
@@ -499,6 +513,7 @@ function renderMarkdown(machine: Machine, rows: Row[], summaries: Map<string, Su
       : '- **Pinning.** NOT pinned on this run (taskset missing or fewer than 2 CPUs): numbers are not comparable with pinned runs.',
     `- **Load.** \`wrk -t1 -c${s.connections} -d${s.durationSec}s --latency http://127.0.0.1:PORT/\`: GET /, answered by ` +
       '`bench/upstream.ts` (single node:http process) with a fixed 92-byte JSON body, Content-Length, keep-alive.',
+    `- **Node flags.** ${s.nodeFlags.length ? `\`${s.nodeFlags.join(' ')}\` on every node process started by the bench (BENCH_NODE_FLAGS).` : 'none (defaults); BENCH_NODE_FLAGS was empty.'}`,
     `- **Procedure.** All targets are started once and kept running (the idle ones sit on core 0 while another is measured). ` +
       `Each gets a ${s.warmupSec} s warm-up run (discarded), then ${s.reps} repetition(s) of ${s.durationSec} s, interleaved ` +
       `(rep 1: ${names.join(', ')}; rep 2: the same order; …). The table shows the median over the repetitions of each column.`,

@@ -14,6 +14,8 @@ export interface TargetContext {
   tmpDir: string;
   /** the Node 24 binary running the bench */
   nodeBin: string;
+  /** extra node flags for every node process the bench starts (BENCH_NODE_FLAGS) */
+  nodeFlags: string[];
 }
 
 export interface LaunchSpec {
@@ -66,6 +68,7 @@ export function isogateTarget(name: string, description: string, configFile: str
     launch: (ctx) => ({
       command: ctx.nodeBin,
       args: [
+        ...ctx.nodeFlags,
         join(ctx.repoRoot, ISOGATE_BIN),
         'start',
         '--config',
@@ -166,7 +169,7 @@ export const TARGETS: Target[] = [
     description: 'minimal node:http + undici.Pool proxy (`bench/floor-proxy.ts`)',
     launch: (ctx) => ({
       command: ctx.nodeBin,
-      args: [join(ctx.repoRoot, 'bench/floor-proxy.ts'), '--port', String(ctx.port), '--upstream', ctx.upstreamUrl],
+      args: [...ctx.nodeFlags, join(ctx.repoRoot, 'bench/floor-proxy.ts'), '--port', String(ctx.port), '--upstream', ctx.upstreamUrl],
       readyPath: '/',
     }),
   },

@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { Logger } from 'pino';
 import type { GatewayRequest, GatewayResponse, HeaderMap } from './chain/types.ts';
 import type { ResolvedConfig } from './config/resolved-config.ts';
@@ -191,7 +192,7 @@ export class Gateway {
     else headers['host'] ??= 'gateway.test';
     let body: Readable | null = null;
     if (request.body !== null) {
-      body = Readable.fromWeb(request.body as import('node:stream/web').ReadableStream);
+      body = Readable.fromWeb(request.body as unknown as WebReadableStream);
       if (headers['content-length'] === undefined) headers['transfer-encoding'] = 'chunked';
     }
     const res = await this.handle({
@@ -234,7 +235,8 @@ function toWebResponse(res: GatewayResponse, method: string): Response {
   let body: BodyInit | null = null;
   if (NULL_BODY_STATUS.has(res.status) || method === 'HEAD') {
     if (res.body instanceof Readable) res.body.resume();
-  } else if (res.body instanceof Readable) body = Readable.toWeb(res.body) as unknown as ReadableStream;
+  } else if (res.body instanceof Readable) // ReadableStream.from: cancelling the web stream destroys the upstream body cleanly.
+    body = WebReadableStream.from(res.body) as unknown as ReadableStream<Uint8Array>;
   else if (res.body !== null) body = res.body as BodyInit;
   return new Response(body, { status: res.status, headers });
 }

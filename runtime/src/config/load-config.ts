@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import vm from 'node:vm';
 import * as esbuild from 'esbuild';
 import type { BuiltinPluginRegistry } from '../plugins/builtin-plugin.ts';
@@ -55,9 +56,13 @@ async function bundleConfig(file: string): Promise<{ code: string; files: string
   const cwd = process.cwd();
   const files = Object.keys(result.metafile.inputs)
     .filter((input) => !input.includes('node_modules') && !input.startsWith('<'))
-    .map((input) => path.resolve(cwd, input));
+    .map((input) => path.resolve(cwd, input))
+    .filter((input) => !input.startsWith(SDK_DIR));
   return { code: result.outputFiles[0]!.text, files };
 }
+
+// In a workspace checkout the SDK is a symlink, so esbuild reports its real path; it is not user code to watch.
+const SDK_DIR = path.dirname(path.dirname(fileURLToPath(import.meta.resolve('@isogate/sdk')))) + path.sep;
 
 /** Bare imports load from node_modules at run time, except the SDK, which is bundled (it is TS). */
 const externalPackagesExceptSdk: esbuild.Plugin = {

@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { GatewayRequest, GatewayResponse, Handler, HeaderMap } from '../chain/types.ts';
 import type { ResolvedRoute } from '../config/resolved-config.ts';
