@@ -1,0 +1,55 @@
+/**
+ * Type tests, checked by `tsc` as part of `npm test`: each `@ts-expect-error` line must be a type
+ * error, or the compiler reports the directive as unused and the check fails.
+ */
+import { defineConfig } from './index.ts';
+
+export const good = defineConfig({
+  server: { port: 8080, timeouts: { headers: '10s', request: 30_000 }, limits: { maxBodyBytes: '2mb' }, underscoreHeaders: 'reject' },
+  plugins: { h: { use: 'headers', options: { response: { set: { 'x-a': '1' } } } } },
+  middleware: ['h'],
+  routes: [{ path: '/users/:id', methods: ['GET'], upstream: ['http://a:1/users/{id}', 'http://b:1/users/{id}'], timeout: { connect: '2s' } }],
+});
+
+// @ts-expect-error routes are required
+defineConfig({ server: {} });
+
+defineConfig({
+  // @ts-expect-error unknown top-level key
+  rotues: [],
+  routes: [],
+});
+
+defineConfig({
+  // @ts-expect-error port is a number
+  server: { port: '8080' },
+  routes: [],
+});
+
+defineConfig({
+  // @ts-expect-error a duration needs a unit
+  server: { timeouts: { headers: '10 seconds' } },
+  routes: [],
+});
+
+defineConfig({
+  // @ts-expect-error methods are HTTP methods
+  routes: [{ path: '/a', upstream: 'http://a:1', methods: ['FETCH'] }],
+});
+
+defineConfig({
+  // @ts-expect-error the upstream is required
+  routes: [{ path: '/a' }],
+});
+
+defineConfig({
+  // @ts-expect-error unknown built-in plugin
+  plugins: { x: { use: 'nope' } },
+  routes: [],
+});
+
+defineConfig({
+  // @ts-expect-error wrong option for the headers plugin
+  plugins: { h: { use: 'headers', options: { request: { sett: {} } } } },
+  routes: [],
+});
