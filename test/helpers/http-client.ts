@@ -23,7 +23,12 @@ export interface SimpleRequestOptions {
 export function httpRequest(url: string, options: SimpleRequestOptions = {}): Promise<SimpleResponse> {
   const { method = 'GET', headers = {}, body, timeoutMs = 10_000 } = options;
   return new Promise((resolve, reject) => {
-    const flatHeaders = Array.isArray(headers) ? (headers as [string, string][]).flat() : headers;
+    // node:http adds Host by itself only for object headers; a raw list gets one unless it has one.
+    let flatHeaders: OutgoingHttpHeaders | string[] = headers as OutgoingHttpHeaders;
+    if (Array.isArray(headers)) {
+      const list = headers as readonly [string, string][];
+      flatHeaders = list.some(([n]) => n.toLowerCase() === 'host') ? list.flat() : [['Host', new URL(url).host], ...list].flat();
+    }
     const req = http.request(url, { method, headers: flatHeaders as OutgoingHttpHeaders, agent: false, signal: AbortSignal.timeout(timeoutMs) }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));

@@ -8,6 +8,11 @@ import { errorResponse, type Gateway } from '../gateway.ts';
 import { unmapIpv4 } from '../proxy/trusted-proxies.ts';
 import { rawHttpResponse } from './raw-response.ts';
 
+/** HTTP/1.1 requires Host (RFC 9112 §3.2); answered here rather than by Node so the body is the JSON catalogue. */
+function missingHost(req: IncomingMessage): boolean {
+  return req.httpVersionMajor === 1 && req.httpVersionMinor >= 1 && req.headers.host === undefined;
+}
+
 /** Node's parser errors on a client connection, mapped to the error catalogue. */
 function clientErrorKey(code: string | undefined): ErrorKey {
   switch (code) {
@@ -47,7 +52,7 @@ export class GatewayServer {
       keepAliveTimeout: timeouts.keepAlive,
       // Node checks the two timeouts above only this often (30 s by default).
       connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(timeouts.headers / 4))),
-      requireHostHeader: true,
+      requireHostHeader: false,
     });
     // One more than the limit, so that "too many" is visible instead of silently truncated.
     this.server.maxHeadersCount = limits.maxHeaderCount + 1;
@@ -81,6 +86,10 @@ export class GatewayServer {
 
     if (req.rawHeaders.length > this.#maxHeaderCount * 2) {
       this.#write(res, errorResponse('HEADERS_TOO_LARGE'));
+      return;
+    }
+    if (missingHost(req)) {
+      this.#write(res, errorResponse('BAD_REQUEST'));
       return;
     }
     this.#gateway
@@ -132,6 +141,10 @@ export class GatewayServer {
     const abort = new AbortController();
     socket.once('close', () => abort.abort());
     socket.on('error', () => socket.destroy());
+    if (missingHost(req)) {
+      socket.end(rawHttpResponse(400, { 'content-type': 'application/json; charset=utf-8' }, errorBody('BAD_REQUEST')));
+      return;
+    }
     this.#gateway
       .handle({
         method: req.method!,

@@ -12,6 +12,6 @@ export function rawHttpResponse(status: number, headers: HeaderMap, body: string
     if (name === 'content-length' || name === 'connection' || name === 'transfer-encoding') continue;
     for (const v of Array.isArray(value) ? value : [value]) head += `${name}: ${v}\r\n`;
   }
-  head += status === 101 ? '' : `content-length: ${payload.length}\r\nconnection: close\r\n`;
+  head += status === 101 ? 'connection: upgrade\r\n' : `content-length: ${payload.length}\r\nconnection: close\r\n`;
   return Buffer.concat([Buffer.from(`${head}\r\n`, 'latin1'), payload]);
 }

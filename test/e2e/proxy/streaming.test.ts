@@ -2,6 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
+import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { startGateway, type TestGateway } from '../../helpers/gateway.ts';
 import { readBody, startUpstream, type Upstream } from '../../helpers/upstream.ts';
@@ -113,7 +114,7 @@ describe('streaming through the proxy', () => {
     async function* chunks(): AsyncGenerator<Buffer> {
       for (let at = 0; at < payload.length; at += 256 * 1024) yield payload.subarray(at, at + 256 * 1024);
     }
-    const res = await request(`${gw.url}/big-chunked`, { method: 'PUT', body: chunks(), signal: AbortSignal.timeout(30_000) });
+    const res = await request(`${gw.url}/big-chunked`, { method: 'PUT', body: Readable.from(chunks()), signal: AbortSignal.timeout(30_000) });
     await res.body.dump();
     assert.equal(res.statusCode, 200);
     const seen = upstream.requests.at(-1)!;
@@ -138,6 +139,5 @@ describe('streaming through the proxy', () => {
     const get = await request(`${gw.url}/get-only/thing`, { signal: AbortSignal.timeout(10_000) });
     assert.equal(get.statusCode, 200);
     assert.equal(await get.body.text(), 'hello world');
-
   });
 });
