@@ -1,4 +1,5 @@
 import cluster from 'node:cluster';
+import { access } from 'node:fs/promises';
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError } from '../config/config-error.ts';
@@ -32,6 +33,7 @@ interface ServeFlags {
 }
 
 async function serve(flags: ServeFlags, pretty: boolean): Promise<void> {
+  await assertConfigExists(flags.config);
   const logger = createLogger({ level: flags.logLevel, pretty });
   if (flags.workers > 1 && cluster.isPrimary) {
     // Validate once in the primary so a bad config fails fast, before any worker starts.
@@ -47,8 +49,10 @@ async function serve(flags: ServeFlags, pretty: boolean): Promise<void> {
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') {
       logger.fatal(`cannot listen: ${e.message} (choose another port with --port)`);
-      process.exitCode = EXIT_LISTEN;
       logger.flush?.();
+      // A cluster worker's IPC channel would keep it alive: exit explicitly.
+      if (cluster.isWorker) process.exit(EXIT_LISTEN);
+      process.exitCode = EXIT_LISTEN;
       return;
     }
     throw err;
@@ -78,6 +82,15 @@ async function serve(flags: ServeFlags, pretty: boolean): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+}
+
+async function assertConfigExists(configPath: string): Promise<void> {
+  try {
+    await access(configPath);
+  } catch {
+    process.stderr.write(`isogate: config file not found: ${configPath} (pass --config <file>)\n`);
+    process.exit(EXIT_CONFIG);
+  }
 }
 
 function check(configPath: string): number {
@@ -122,6 +135,7 @@ program
   .description('validate and type-check the config, print the routing table; exit 1 on any problem')
   .addOption(configOption())
   .action(async (flags: { config: string }) => {
+    await assertConfigExists(flags.config);
     const typeErrors = check(flags.config);
     const loaded = await loadConfigFile(flags.config, builtinPlugins);
     process.stdout.write(`${formatRouteTable(loaded.config)}\n`);

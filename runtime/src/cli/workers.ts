@@ -8,13 +8,26 @@ import type { Logger } from 'pino';
  */
 export function runWorkers(count: number, logger: Logger): void {
   let stopping = false;
+  let exitCode = 0;
   let lastRestart = 0;
-  const fork = (): Worker => cluster.fork();
+  // A worker that dies before it ever listened will die again (bad port, bad config): give up.
+  const listened = new WeakSet<Worker>();
+  const fork = (): Worker => {
+    const worker = cluster.fork();
+    worker.once('listening', () => listened.add(worker));
+    return worker;
+  };
   for (let i = 0; i < count; i++) fork();
 
   cluster.on('exit', (worker, code, signal) => {
+    if (!stopping && !listened.has(worker)) {
+      logger.fatal({ pid: worker.process.pid, code, signal }, 'a worker failed before it listened; stopping all workers');
+      stopping = true;
+      exitCode = code || 1;
+      for (const other of Object.values(cluster.workers ?? {})) other?.process.kill('SIGTERM');
+    }
     if (stopping) {
-      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(exitCode);
       return;
     }
     logger.error({ pid: worker.process.pid, code, signal }, 'worker exited unexpectedly; restarting it');

@@ -14,6 +14,7 @@ export class ConfigWatcher {
   readonly #reload: () => Promise<ReloadOutcome>;
   readonly #logger: Logger;
   readonly #debounceMs: number;
+  readonly #ready: Promise<void>;
   #files: Set<string>;
   #timer: NodeJS.Timeout | null = null;
   #running: Promise<void> | null = null;
@@ -25,6 +26,8 @@ export class ConfigWatcher {
     this.#logger = options.logger;
     this.#debounceMs = options.debounceMs ?? 75;
     this.#watcher = watch([...files], { ignoreInitial: true, atomic: true });
+    // chokidar emits 'ready' once; keep the promise so every caller can await it.
+    this.#ready = new Promise((resolve) => this.#watcher.once('ready', () => resolve()));
     this.#watcher.on('all', (event, file) => {
       this.#logger.debug({ event, file }, 'config source changed');
       this.#schedule();
@@ -34,7 +37,7 @@ export class ConfigWatcher {
 
   /** Resolves once chokidar has its watches in place (tests wait for this before editing). */
   ready(): Promise<void> {
-    return new Promise((resolve) => this.#watcher.once('ready', () => resolve()));
+    return this.#ready;
   }
 
   #schedule(): void {
