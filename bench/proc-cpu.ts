@@ -95,3 +95,43 @@ export function cpuDelta(before: CpuSample, after: CpuSample): CpuDelta {
   const wallSeconds = (after.at - before.at) / 1000;
   return { cpuSeconds, wallSeconds, coreUtilization: wallSeconds > 0 ? cpuSeconds / wallSeconds : 0 };
 }
+
+export interface CoreSample {
+  /** busy clock ticks: user + nice + system + irq + softirq + steal */
+  busyTicks: number;
+  /** ticks the hypervisor ran something else while this machine wanted to run */
+  stealTicks: number;
+  at: number;
+}
+
+/** Parse the `cpuN ...` line of /proc/stat for one core, or the aggregate `cpu ...` line for core null. */
+export function parseProcStatCore(text: string, core: number | null): Omit<CoreSample, 'at'> {
+  const prefix = core === null ? 'cpu ' : `cpu${core} `;
+  const line = text.split('\n').find((l) => l.startsWith(prefix));
+  if (!line) throw new Error(`${prefix.trim()} not found in /proc/stat`);
+  const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+  return {
+    busyTicks: (user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0),
+    stealTicks: steal ?? 0,
+  };
+}
+
+/** Busy ticks of one core, or of the whole machine (core null). */
+export function sampleCore(core: number | null): CoreSample {
+  return { ...parseProcStatCore(readFileSync('/proc/stat', 'utf8'), core), at: performance.now() };
+}
+
+/**
+ * CPU used by anything but `ownCpuSeconds` between two samples, and CPU stolen by the hypervisor,
+ * both in cores (1 = one core fully busy for the whole interval).
+ */
+export function foreignCoreLoad(before: CoreSample, after: CoreSample, ownCpuSeconds: number): { other: number; steal: number } {
+  const wall = (after.at - before.at) / 1000;
+  if (wall <= 0) return { other: 0, steal: 0 };
+  const ticks = clockTicksPerSecond();
+  const busy = (after.busyTicks - before.busyTicks) / ticks;
+  return {
+    other: Math.max(0, busy - ownCpuSeconds) / wall,
+    steal: (after.stealTicks - before.stealTicks) / ticks / wall,
+  };
+}

@@ -16,6 +16,8 @@ function rep(n: number, rps: number, p99: number, errors = 0): RepResult {
     cpuSeconds: 1,
     cpuUsPerReq: 1e6 / (rps * 5),
     coreUtilization: 1,
+    otherLoad: 0,
+    steal: 0,
   };
 }
 

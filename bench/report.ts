@@ -13,6 +13,10 @@ export interface RepResult {
   cpuUsPerReq: number | null;
   /** CPU seconds / wall seconds of the measured process tree */
   coreUtilization: number;
+  /** CPU (in cores) used on the machine by processes the bench did not start, during the rep */
+  otherLoad: number | null;
+  /** CPU (in cores) stolen by the hypervisor during the rep */
+  steal: number | null;
 }
 
 export interface Row {
@@ -33,6 +37,8 @@ export interface Summary {
   cpuUsPerReq: number | null;
   errors: number;
   valid: boolean;
+  /** worst other-processes + steal load (cores) seen in a rep */
+  worstOtherLoad: number;
   vsBaseline: number | null;
   p99DeltaMs: number | null;
 }
@@ -61,6 +67,7 @@ export function summarize(rows: Row[], baseline: string, expectedReps: number): 
       cpuUsPerReq: median(nonNull(row.reps.map((r) => r.cpuUsPerReq))),
       errors,
       valid: errors === 0 && row.reps.length === expectedReps,
+      worstOtherLoad: Math.max(0, ...row.reps.map((r) => (r.otherLoad ?? 0) + (r.steal ?? 0))),
       vsBaseline: null,
       p99DeltaMs: null,
     });
@@ -102,7 +109,10 @@ export function evaluateGoals(goals: Goal[], rows: Row[], summaries: Map<string,
     if (!s.valid) failures.push(`row invalid (${s.errors} errors)`);
     if (ratio < goal.minThroughputRatio) failures.push(`throughput below ${pct(goal.minThroughputRatio)}`);
     if (delta === null || delta > goal.maxP99DeltaMs) failures.push(`p99 more than ${goal.maxP99DeltaMs} ms above ${baseline}`);
-    return { goal, verdict: failures.length === 0 ? 'PASS' : 'FAIL', measured, reason: failures.join('; ') };
+    const disturbed = Math.max(s.worstOtherLoad, base.worstOtherLoad) > DISTURBED_LOAD;
+    if (disturbed) failures.push('run disturbed by other load on the machine: rerun on a quiet machine');
+    const verdict = failures.length === (disturbed ? 1 : 0) ? 'PASS' : 'FAIL';
+    return { goal, verdict, measured, reason: failures.join('; ') };
   });
 }
 
@@ -124,13 +134,18 @@ function fmtUs(us: number | null): string {
   return us === null ? '—' : us.toFixed(1);
 }
 
+/** Other processes + steal above this (in cores) during a rep mark the row as disturbed. */
+export const DISTURBED_LOAD = 0.05;
+
 export const SUMMARY_HEADER = ['target', 'req/s (median)', 'p50 ms', 'p99 ms', 'CPU µs/req', 'vs floor (req/s)', 'p99 − floor p99 (ms)', 'status'];
 
 export function summaryCells(rows: Row[], summaries: Map<string, Summary>): string[][] {
   return rows.map((row) => {
     const s = summaries.get(row.name);
     if (!s) return [row.name, '—', '—', '—', '—', '—', '—', row.reason ?? row.status];
-    const status = s.valid ? 'ok' : `INVALID (${s.errors} errors${s.errors === 0 ? ', missing reps' : ''})`;
+    const status =
+      (s.valid ? 'ok' : `INVALID (${s.errors} errors${s.errors === 0 ? ', missing reps' : ''})`) +
+      (s.worstOtherLoad > DISTURBED_LOAD ? `, disturbed (other load up to ${s.worstOtherLoad.toFixed(2)} cores)` : '');
     return [
       row.name,
       fmtInt(s.requestsPerSec),
@@ -144,7 +159,19 @@ export function summaryCells(rows: Row[], summaries: Map<string, Summary>): stri
   });
 }
 
-export const REP_HEADER = ['rep', 'target', 'req/s', 'p50 ms', 'p99 ms', 'requests', 'errors', 'CPU s', 'CPU µs/req', 'core use'];
+export const REP_HEADER = [
+  'rep',
+  'target',
+  'req/s',
+  'p50 ms',
+  'p99 ms',
+  'requests',
+  'errors',
+  'CPU s',
+  'CPU µs/req',
+  'target core use',
+  'other procs + steal (cores)',
+];
 
 export function repCells(rows: Row[], reps: number): string[][] {
   const cells: string[][] = [];
@@ -163,6 +190,7 @@ export function repCells(rows: Row[], reps: number): string[][] {
         r.cpuSeconds.toFixed(2),
         fmtUs(r.cpuUsPerReq),
         pct(r.coreUtilization),
+        r.otherLoad === null ? '—' : `${(r.otherLoad).toFixed(2)} + ${(r.steal ?? 0).toFixed(2)}`,
       ]);
     }
   }

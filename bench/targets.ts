@@ -162,7 +162,7 @@ export const TARGETS: Target[] = [
   {
     name: 'direct',
     description: 'wrk straight to the upstream (no proxy)',
-    note: 'no proxy: measures the upstream, which shares core 1 with wrk; CPU is the upstream\'s',
+    note: 'what is measured is the upstream itself, sharing core 1 with wrk; its CPU is the upstream\'s',
   },
   {
     name: 'floor',
