@@ -7,6 +7,7 @@ import { errorBody, type ErrorKey, ERRORS } from '../errors.ts';
 import { errorResponse, type Gateway } from '../gateway.ts';
 import { unmapIpv4 } from '../proxy/trusted-proxies.ts';
 import { rawHttpResponse } from './raw-response.ts';
+import { discardBody } from '../chain/discard-body.ts';
 
 /** HTTP/1.1 requires Host (RFC 9112 §3.2); answered here rather than by Node so the body is the JSON catalogue. */
 function missingHost(req: IncomingMessage): boolean {
@@ -114,7 +115,7 @@ export class GatewayServer {
 
   #write(res: ServerResponse, response: GatewayResponse): void {
     if (res.destroyed) {
-      if (response.body instanceof Readable) response.body.destroy();
+      discardBody(response.body);
       return;
     }
     const headers = response.headers;
@@ -169,7 +170,7 @@ export class GatewayServer {
     const upstream = response.upgradeSocket;
     if (response.status !== 101 || !upstream) {
       const body = response.body instanceof Readable ? null : response.body;
-      if (response.body instanceof Readable) response.body.destroy();
+      discardBody(response.body);
       client.end(rawHttpResponse(response.status, response.headers, body));
       return;
     }
