@@ -8,7 +8,6 @@ import { createLogger } from '../logging/logger.ts';
 import { builtinPlugins } from '../plugins/builtins.ts';
 import { startGateway } from '../start-gateway.ts';
 import { formatRouteTable } from './route-table.ts';
-import { typecheckConfig } from './typecheck-config.ts';
 import { runWorkers } from './workers.ts';
 
 /** Exit codes: 0 ok, 1 the config or a check failed, 2 wrong usage, 3 could not listen. */
@@ -93,7 +92,9 @@ async function assertConfigExists(configPath: string): Promise<void> {
   }
 }
 
-function check(configPath: string): number {
+async function check(configPath: string): Promise<number> {
+  // Loaded only here: the TypeScript compiler is large, and a serving gateway never needs it.
+  const { typecheckConfig } = await import('./typecheck-config.ts');
   const problems = typecheckConfig(configPath);
   for (const p of problems) process.stderr.write(`${path.relative(process.cwd(), p.file)}:${p.line}:${p.column} - type error: ${p.message}\n`);
   return problems.length;
@@ -136,7 +137,7 @@ program
   .addOption(configOption())
   .action(async (flags: { config: string }) => {
     await assertConfigExists(flags.config);
-    const typeErrors = check(flags.config);
+    const typeErrors = await check(flags.config);
     const loaded = await loadConfigFile(flags.config, builtinPlugins);
     process.stdout.write(`${formatRouteTable(loaded.config)}\n`);
     if (typeErrors > 0) {
