@@ -13,6 +13,7 @@ export const ERRORS = {
   URI_TOO_LONG: { status: 414, message: 'request target is too long' },
   HEADERS_TOO_LARGE: { status: 431, message: 'request header fields are too large or too many' },
   INTERNAL: { status: 500, message: 'internal gateway error' },
+  PLUGIN_FAILED: { status: 500, message: 'a plugin failed while handling the request' },
   UPSTREAM_UNAVAILABLE: { status: 502, message: 'upstream is unavailable' },
   DRAINING: { status: 503, message: 'gateway is shutting down' },
   UPSTREAM_TIMEOUT: { status: 504, message: 'upstream did not answer in time' },

@@ -11,6 +11,7 @@ import { limitedRequestBody } from './proxy/request-body.ts';
 import { UpstreamPools } from './proxy/upstream-pools.ts';
 import { normalizePath, splitTarget } from './router/normalize-path.ts';
 import { RoutingTable } from './routing-table.ts';
+import type { PluginHost } from './isolate/plugin-host.ts';
 
 /** A request as it arrives from any transport (node:http, fetch), before normalisation. */
 export interface IncomingRequest {
@@ -28,6 +29,8 @@ export interface IncomingRequest {
 export interface GatewayOptions {
   logger?: Logger;
   plugins?: BuiltinPluginRegistry;
+  /** Loaded user plugin isolates of `config` (from loadConfigFile); the gateway owns them from now on. */
+  userPlugins?: ReadonlyMap<string, PluginHost>;
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' } as const;
@@ -52,7 +55,7 @@ export class Gateway {
   constructor(config: ResolvedConfig, options: GatewayOptions = {}) {
     this.logger = options.logger ?? silentLogger();
     this.plugins = options.plugins ?? builtinPlugins;
-    this.#table = this.#build(config);
+    this.#table = this.#build(config, options.userPlugins);
   }
 
   get config(): ResolvedConfig {
@@ -71,8 +74,8 @@ export class Gateway {
    * Swap in a new config atomically. Requests already running finish on the old table; its
    * pools and plugin instances are released once they have.
    */
-  reload(config: ResolvedConfig): void {
-    const next = this.#build(config);
+  reload(config: ResolvedConfig, userPlugins?: ReadonlyMap<string, PluginHost>): void {
+    const next = this.#build(config, userPlugins);
     const previous = this.#table;
     this.#table = next;
     previous.retire().catch((err: unknown) => this.logger.error({ err }, 'retiring the previous routing table failed'));
@@ -91,8 +94,8 @@ export class Gateway {
     await this.#pools.closeAll();
   }
 
-  #build(config: ResolvedConfig): RoutingTable {
-    return new RoutingTable(config, { plugins: this.plugins, pools: this.#pools, logger: this.logger });
+  #build(config: ResolvedConfig, userPlugins?: ReadonlyMap<string, PluginHost>): RoutingTable {
+    return new RoutingTable(config, { plugins: this.plugins, pools: this.#pools, logger: this.logger, userPlugins });
   }
 
   async handle(incoming: IncomingRequest): Promise<GatewayResponse> {

@@ -8,6 +8,8 @@ import type { UpstreamPools } from './proxy/upstream-pools.ts';
 import { createTarget, UpstreamSet } from './proxy/upstream-set.ts';
 import { TrustedProxies } from './proxy/trusted-proxies.ts';
 import { Router } from './router/router.ts';
+import { createPluginMiddleware } from './isolate/plugin-middleware.ts';
+import type { PluginHost } from './isolate/plugin-host.ts';
 
 export interface CompiledRoute {
   readonly route: ResolvedRoute;
@@ -31,7 +33,10 @@ export class RoutingTable {
   #inFlight = 0;
   #onIdle: (() => void) | null = null;
 
-  constructor(config: ResolvedConfig, deps: { plugins: BuiltinPluginRegistry; pools: UpstreamPools; logger: Logger }) {
+  constructor(
+    config: ResolvedConfig,
+    deps: { plugins: BuiltinPluginRegistry; pools: UpstreamPools; logger: Logger; userPlugins?: ReadonlyMap<string, PluginHost> },
+  ) {
     this.config = config;
     this.#pools = deps.pools;
     this.trustedProxies = new TrustedProxies(config.server.trustedProxies);
@@ -40,6 +45,14 @@ export class RoutingTable {
     // One middleware instance per plugin instance, shared by every route that lists it.
     const instances = new Map<string, Middleware>();
     for (const [name, instance] of Object.entries(config.plugins)) {
+      if (instance.kind === 'user') {
+        const host = deps.userPlugins?.get(name);
+        if (!host) throw new Error(`user plugin "${name}" was not loaded (load the config with loadConfigFile or loadUserPlugins)`);
+        instances.set(name, createPluginMiddleware(host, name, instance.failurePolicy, deps.logger));
+        // The table owns its plugin isolates: they go when requests on this table are done.
+        this.#disposers.push(() => host.dispose());
+        continue;
+      }
       const plugin = deps.plugins.get(instance.use)!;
       instances.set(name, plugin.create(instance.options as never, { instanceName: name, logger: deps.logger.child({ plugin: name }), config }));
       if (plugin.dispose) this.#disposers.push(() => plugin.dispose!());

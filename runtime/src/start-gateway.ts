@@ -40,9 +40,9 @@ function withOverrides(config: ResolvedConfig, options: StartOptions): ResolvedC
 /** Load, validate and serve a config file. Throws ConfigError (nothing served) when it is invalid. */
 export async function startGateway(options: StartOptions): Promise<RunningGateway> {
   const logger = options.logger ?? createLogger();
-  const loaded = await loadConfigFile(options.configPath, builtinPlugins);
+  const loaded = await loadConfigFile(options.configPath, builtinPlugins, logger);
   const config = withOverrides(loaded.config, options);
-  const gateway = new Gateway(config, { logger, plugins: builtinPlugins });
+  const gateway = new Gateway(config, { logger, plugins: builtinPlugins, userPlugins: loaded.userPlugins });
   const server = new GatewayServer(gateway);
   const address = await server.listen(config.server.port, config.server.host);
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -54,13 +54,13 @@ export async function startGateway(options: StartOptions): Promise<RunningGatewa
     const reload = async (): Promise<ReloadOutcome> => {
       let outcome: ReloadOutcome;
       try {
-        const next = await loadConfigFile(options.configPath, builtinPlugins);
+        const next = await loadConfigFile(options.configPath, builtinPlugins, logger);
         const nextConfig = withOverrides(next.config, options);
         const before = gateway.config.server;
         if (nextConfig.server.port !== before.port || nextConfig.server.host !== before.host) {
           logger.warn('server.host/server.port changed: restart the gateway to listen elsewhere (routes were reloaded)');
         }
-        gateway.reload(nextConfig);
+        gateway.reload(nextConfig, next.userPlugins);
         logger.info({ routes: nextConfig.routes.length }, 'config reloaded');
         outcome = { ok: true, files: next.files };
       } catch (error) {

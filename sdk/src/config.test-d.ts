@@ -2,7 +2,7 @@
  * Type tests, checked by `tsc` as part of `npm test`: each `@ts-expect-error` line must be a type
  * error, or the compiler reports the directive as unused and the check fails.
  */
-import { defineConfig } from './index.ts';
+import { defineConfig, usePlugin } from './index.ts';
 
 export const good = defineConfig({
   server: { port: 8080, timeouts: { headers: '10s', request: 30_000 }, limits: { maxBodyBytes: '2mb' }, underscoreHeaders: 'reject' },
@@ -51,5 +51,23 @@ defineConfig({
 defineConfig({
   // @ts-expect-error wrong option for the headers plugin
   plugins: { h: { use: 'headers', options: { request: { sett: {} } } } },
+  routes: [],
+});
+
+// User plugins: options are checked against the plugin's own schema (a type-only import).
+defineConfig({
+  plugins: {
+    ok: usePlugin<typeof import('../../examples/plugins/add-header.ts')>('./add-header.ts', { name: 'x-a', value: '1' }),
+    // @ts-expect-error `name` must be a string
+    bad: usePlugin<typeof import('../../examples/plugins/add-header.ts')>('./add-header.ts', { name: 1, value: '1' }),
+    // @ts-expect-error `enabled` is required by the maintenance plugin's schema
+    missing: usePlugin<typeof import('../../examples/plugins/maintenance.ts')>('./maintenance.ts', {}),
+  },
+  routes: [],
+});
+
+defineConfig({
+  // @ts-expect-error a user plugin must go through usePlugin (so its options are typed)
+  plugins: { raw: { use: './plugins/x.ts', options: {} } },
   routes: [],
 });

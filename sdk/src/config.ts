@@ -1,3 +1,5 @@
+import type { UserPluginInstance } from './plugin.ts';
+
 /**
  * The shape of `gateway.config.ts`: what a gateway author writes. The runtime validates this
  * strictly (unknown keys are errors), fills defaults and freezes the result before anything
@@ -168,9 +170,11 @@ export interface BuiltinPluginOptions {
  * @example
  * const instance: PluginInstanceConfig = { use: 'headers', options: { response: { remove: ['server'] } } };
  */
-export type PluginInstanceConfig = {
-  [K in keyof BuiltinPluginOptions]: { use: K; options?: BuiltinPluginOptions[K] };
-}[keyof BuiltinPluginOptions];
+export type PluginInstanceConfig =
+  | {
+      [K in keyof BuiltinPluginOptions]: { use: K; options?: BuiltinPluginOptions[K] };
+    }[keyof BuiltinPluginOptions]
+  | UserPluginInstance;
 
 /**
  * The whole gateway configuration, the default export of `gateway.config.ts`.

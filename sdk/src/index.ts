@@ -19,3 +19,21 @@ export type {
   ServerTimeouts,
 } from './config.ts';
 export { env, MissingEnvError } from './env.ts';
+export { definePlugin, usePlugin, SDK_VERSION } from './plugin.ts';
+export type {
+  BodyKind,
+  DirectResponse,
+  FailurePolicy,
+  OptionsInputOf,
+  OptionsOf,
+  Plugin,
+  PluginContext,
+  PluginDefinition,
+  PluginHeaders,
+  PluginLimits,
+  PluginLogger,
+  PluginRequest,
+  PluginResponse,
+  UserPluginInstance,
+} from './plugin.ts';
+export type { SchemaInput, SchemaOutput, StandardIssue, StandardResult, StandardSchemaV1 } from './standard-schema.ts';

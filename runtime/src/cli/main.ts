@@ -36,7 +36,8 @@ async function serve(flags: ServeFlags, pretty: boolean): Promise<void> {
   const logger = createLogger({ level: flags.logLevel, pretty });
   if (flags.workers > 1 && cluster.isPrimary) {
     // Validate once in the primary so a bad config fails fast, before any worker starts.
-    await loadConfigFile(flags.config, builtinPlugins);
+    const loaded = await loadConfigFile(flags.config, builtinPlugins);
+    for (const host of loaded.userPlugins.values()) host.dispose();
     runWorkers(flags.workers, logger);
     return;
   }
@@ -71,7 +72,8 @@ async function serve(flags: ServeFlags, pretty: boolean): Promise<void> {
       (cutOff) => {
         logger.info({ cutOff }, 'stopped');
         logger.flush?.();
-        process.exit(0);
+        // Plugin isolates were just disposed; exiting at once has crashed isolated-vm (RESEARCH.md).
+        setTimeout(() => process.exit(0), 200);
       },
       (err: unknown) => {
         logger.error({ err }, 'shutdown failed');
@@ -139,6 +141,7 @@ program
     await assertConfigExists(flags.config);
     const typeErrors = await check(flags.config);
     const loaded = await loadConfigFile(flags.config, builtinPlugins);
+    for (const host of loaded.userPlugins.values()) host.dispose();
     process.stdout.write(`${formatRouteTable(loaded.config)}\n`);
     if (typeErrors > 0) {
       process.stderr.write(`\n${typeErrors} type error(s) in ${flags.config}\n`);

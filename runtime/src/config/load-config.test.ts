@@ -56,6 +56,25 @@ describe('loadConfigFile', () => {
     });
   });
 
+  it('loads a user plugin into its isolate and reports unresolvable plugins and bad options by key path', async () => {
+    const plugin = path.join(root, 'examples/plugins/add-header.ts');
+    const good = await write('plugin.config.ts', `export default { plugins: { add: { use: ${JSON.stringify(path.relative(dir, plugin).startsWith('.') ? path.relative(dir, plugin) : './' + path.relative(dir, plugin))}, options: { name: 'x-a', value: '1' } } }, routes: [] };\n`);
+    const loaded = await loadConfigFile(good, builtinPlugins);
+    assert.equal(loaded.userPlugins.get('add')!.manifest.name, 'add-header');
+    assert.ok(loaded.files.includes(plugin), 'plugin sources are watched');
+    for (const host of loaded.userPlugins.values()) host.dispose();
+
+    const bad = await write('bad-plugin.config.ts', `export default { plugins: { t: { use: 'tracing' }, add: { use: ${JSON.stringify(path.relative(dir, plugin))}, options: { name: 7 } } }, routes: [] };\n`);
+    await assert.rejects(loadConfigFile(bad, builtinPlugins), (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      const text = err.issues.map((i) => `${i.path}: ${i.message}`).join('\n');
+      assert.match(text, /plugins\.t\.use: .*cannot resolve plugin "tracing"/);
+      assert.match(text, /plugins\.add\.options\.name: /);
+      assert.match(text, /plugins\.add\.options\.value: /);
+      return true;
+    });
+  });
+
   it('requires a default export', async () => {
     const file = await write('noexport.config.ts', `export const config = { routes: [] };\n`);
     await assert.rejects(loadConfigFile(file, builtinPlugins), /export default defineConfig/);

@@ -3,6 +3,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import vm from 'node:vm';
 import * as esbuild from 'esbuild';
+import type { Logger } from 'pino';
+import { loadUserPlugins } from '../isolate/load-user-plugins.ts';
+import type { PluginHost } from '../isolate/plugin-host.ts';
+import { silentLogger } from '../logging/logger.ts';
 import type { BuiltinPluginRegistry } from '../plugins/builtin-plugin.ts';
 import { ConfigError } from './config-error.ts';
 import type { ResolvedConfig } from './resolved-config.ts';
@@ -10,6 +14,8 @@ import { resolveConfig } from './validate-config.ts';
 
 export interface LoadedConfig {
   readonly config: ResolvedConfig;
+  /** User plugin isolates, loaded and options-validated; hand them to the Gateway (which owns them). */
+  readonly userPlugins: ReadonlyMap<string, PluginHost>;
   /** Absolute paths of the config file and every local file it imports (what a watcher watches). */
   readonly files: readonly string[];
 }
@@ -20,11 +26,19 @@ export interface LoadedConfig {
  * rather than `import()`, means a reload never hits Node's module cache and never leaks modules.
  * Packages other than `@isogate/sdk` stay external and load from the project's node_modules.
  */
-export async function loadConfigFile(file: string, plugins: BuiltinPluginRegistry): Promise<LoadedConfig> {
+export async function loadConfigFile(file: string, plugins: BuiltinPluginRegistry, logger: Logger = silentLogger()): Promise<LoadedConfig> {
   const absolute = path.resolve(file);
   const { code, files } = await bundleConfig(absolute);
   const exported = evaluate(code, absolute);
-  return { config: resolveConfig(exported, plugins, absolute), files };
+  const config = resolveConfig(exported, plugins, absolute);
+  let user;
+  try {
+    user = await loadUserPlugins(config, path.dirname(absolute), logger);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ConfigError([...err.issues], absolute);
+    throw err;
+  }
+  return { config, userPlugins: user.hosts, files: [...files, ...user.files.filter((f) => !files.includes(f) && !f.startsWith(SDK_DIR))] };
 }
 
 async function bundleConfig(file: string): Promise<{ code: string; files: string[] }> {

@@ -14,11 +14,22 @@ export interface ResolvedRoute {
   readonly middleware: readonly string[];
 }
 
-export interface ResolvedPluginInstance {
-  readonly use: string;
-  /** Options after the plugin's own schema validated them. */
-  readonly options: unknown;
-}
+export type ResolvedPluginInstance =
+  | {
+      readonly kind: 'builtin';
+      readonly use: string;
+      /** Options after the plugin's own schema validated them. */
+      readonly options: unknown;
+    }
+  | {
+      readonly kind: 'user';
+      /** Path (relative to the config file) or npm package name. */
+      readonly use: string;
+      /** Raw options: validated by the plugin's schema inside its isolate when it loads. */
+      readonly options: unknown;
+      readonly failurePolicy: 'fail-closed' | 'fail-open';
+      readonly limits: { readonly memoryMb: number; readonly cpuMs: number; readonly wallMs: number };
+    };
 
 /** What factories see: the frozen config after parse → validate → defaults. Times in ms, sizes in bytes. */
 export interface ResolvedConfig {

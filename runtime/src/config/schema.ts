@@ -90,6 +90,15 @@ export const routeSchema = z.strictObject({
 export const pluginInstanceSchema = z.strictObject({
   use: z.string().min(1),
   options: z.unknown().optional(),
+  // User plugins only (built-ins run natively and have no isolate):
+  failurePolicy: z.enum(['fail-closed', 'fail-open']).optional(),
+  limits: z
+    .strictObject({
+      memoryMb: z.number().int().min(8).max(4096).optional(),
+      cpuMs: z.number().int().min(1).max(60_000).optional(),
+      wallMs: z.number().int().min(1).max(600_000).optional(),
+    })
+    .optional(),
 });
 
 export const configSchema = z.strictObject({

@@ -44,7 +44,8 @@ describe('resolveConfig: rejections name the key path', () => {
     ['bad underscore policy', { server: { underscoreHeaders: 'allow' }, routes: [] }, 'server.underscoreHeaders'],
     ['unknown middleware', { routes: [{ path: '/a', upstream, middleware: ['tracing'] }] }, 'routes[0].middleware[0]', /no plugin instance named "tracing"/],
     ['unknown global middleware', { middleware: ['auth'], routes: [] }, 'middleware[0]', /no plugin instance named "auth"/],
-    ['unknown plugin', { plugins: { x: { use: 'nope' } }, routes: [] }, 'plugins.x.use', /no plugin named "nope"/],
+    ['isolate limits on a built-in', { plugins: { h: { use: 'headers', limits: { cpuMs: 5 } } }, routes: [] }, 'plugins.h.limits', /user plugins only/],
+    ['bad user plugin limits', { plugins: { u: { use: './u.ts', limits: { memoryMb: 1 } } }, routes: [] }, 'plugins.u.limits.memoryMb'],
     ['bad plugin options', { plugins: { h: { use: 'headers', options: { request: { sett: {} } } } }, routes: [] }, 'plugins.h.options.request.sett', /unknown key/],
     ['bad header value', { plugins: { h: { use: 'headers', options: { response: { set: { 'x-a': 'a\r\nb' } } } } }, routes: [] }, 'plugins.h.options.response.set["x-a"]', /CR, LF/],
     ['middleware listed twice', { plugins: { h: { use: 'headers' } }, routes: [{ path: '/a', upstream, middleware: ['h', 'h'] }] }, 'routes[0].middleware[1]', /twice/],
@@ -113,8 +114,13 @@ describe('resolveConfig: accepted configs', () => {
     assert.equal(config.routes.length, 2);
   });
 
+  it('treats a non-built-in `use` as a user plugin with default limits (loaded and checked later)', () => {
+    const config = resolveConfig({ plugins: { u: { use: './plugins/u.ts', options: { a: 1 } } }, routes: [] }, builtinPlugins);
+    assert.deepEqual(config.plugins['u'], { kind: 'user', use: './plugins/u.ts', options: { a: 1 }, failurePolicy: 'fail-closed', limits: { memoryMb: 64, cpuMs: 50, wallMs: 1_000 } });
+  });
+
   it('validates plugin options with the plugin schema and keeps the parsed options', () => {
     const config = resolveConfig({ plugins: { h: { use: 'headers', options: { response: { set: { 'X-A': '1' } } } } }, middleware: ['h'], routes: [] }, builtinPlugins);
-    assert.deepEqual(config.plugins['h']!.options, { request: { set: {}, remove: [] }, response: { set: { 'X-A': '1' }, remove: [] } });
+    assert.deepEqual(config.plugins['h'], { kind: 'builtin', use: 'headers', options: { request: { set: {}, remove: [] }, response: { set: { 'X-A': '1' }, remove: [] } } });
   });
 });

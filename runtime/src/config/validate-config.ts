@@ -3,7 +3,7 @@ import { patternKey } from '../router/router.ts';
 import type { BuiltinPluginRegistry } from '../plugins/builtin-plugin.ts';
 import { ConfigError, formatPath, type ConfigIssue } from './config-error.ts';
 import { configSchema, type ParsedConfig, type ParsedRoute } from './schema.ts';
-import type { ResolvedConfig, ResolvedRoute } from './resolved-config.ts';
+import type { ResolvedConfig, ResolvedPluginInstance, ResolvedRoute } from './resolved-config.ts';
 
 /**
  * parse → validate → resolve defaults → freeze. Returns the frozen resolved config or throws a
@@ -23,7 +23,20 @@ export function resolveConfig(input: unknown, plugins: BuiltinPluginRegistry, fi
 
   const resolved: ResolvedConfig = {
     server: config.server,
-    plugins: Object.fromEntries(Object.entries(config.plugins).map(([name, p]) => [name, { use: p.use, options: pluginOptions.get(name) }])),
+    plugins: Object.fromEntries(
+      Object.entries(config.plugins).map(([name, p]): [string, ResolvedPluginInstance] => [
+        name,
+        plugins.has(p.use)
+          ? { kind: 'builtin', use: p.use, options: pluginOptions.get(name) }
+          : {
+              kind: 'user',
+              use: p.use,
+              options: p.options ?? {},
+              failurePolicy: p.failurePolicy ?? 'fail-closed',
+              limits: { memoryMb: p.limits?.memoryMb ?? 64, cpuMs: p.limits?.cpuMs ?? 50, wallMs: p.limits?.wallMs ?? 1_000 },
+            },
+      ]),
+    ),
     middleware: config.middleware,
     routes,
   };
@@ -50,9 +63,12 @@ function checkPlugins(config: ParsedConfig, registry: BuiltinPluginRegistry, iss
   for (const [name, instance] of Object.entries(config.plugins)) {
     const plugin = registry.get(instance.use);
     if (!plugin) {
-      const known = [...registry.keys()].sort().join(', ');
-      issues.push({ path: formatPath(['plugins', name, 'use']), message: `no plugin named "${instance.use}" (built-in plugins: ${known})` });
+      // Not a built-in: a user plugin (path or npm package), resolved, bundled and validated in
+      // its isolate when the config loads (load-user-plugins.ts).
       continue;
+    }
+    for (const key of ['failurePolicy', 'limits'] as const) {
+      if (instance[key] !== undefined) issues.push({ path: formatPath(['plugins', name, key]), message: `built-in plugins run natively: ${key} applies to user plugins only` });
     }
     const result = plugin.options.safeParse(instance.options ?? {});
     if (!result.success) {

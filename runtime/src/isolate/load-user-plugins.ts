@@ -1,0 +1,63 @@
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { SDK_VERSION } from '@isogate/sdk';
+import { ConfigError, formatPath, type ConfigIssue } from '../config/config-error.ts';
+import type { ResolvedConfig } from '../config/resolved-config.ts';
+import { bundlePlugin, PluginBuildError, resolvePluginSource } from './bundle-plugin.ts';
+import { PluginHost, PluginOptionsError } from './plugin-host.ts';
+
+export interface UserPlugins {
+  /** One loaded isolate per user plugin instance, by instance name. */
+  readonly hosts: ReadonlyMap<string, PluginHost>;
+  /** Every plugin source file (for the watcher). */
+  readonly files: readonly string[];
+}
+
+/** Plugins built against another minor (0.x) or major SDK version may not fit the host's contract. */
+function sdkCompatible(pluginSdk: unknown): boolean {
+  if (typeof pluginSdk !== 'string') return false;
+  const [maj, min] = pluginSdk.split('.').map(Number);
+  const [hostMaj, hostMin] = SDK_VERSION.split('.').map(Number);
+  return maj === hostMaj && (hostMaj !== 0 || min === hostMin);
+}
+
+/**
+ * Resolve, bundle and load every user plugin of a config into its own isolate, validating its
+ * options there. All problems are reported at once as a ConfigError naming the instance; on any
+ * problem, the isolates created so far are disposed.
+ */
+export async function loadUserPlugins(config: ResolvedConfig, baseDir: string, logger: Logger): Promise<UserPlugins> {
+  const hosts = new Map<string, PluginHost>();
+  const files = new Set<string>();
+  const issues: ConfigIssue[] = [];
+  await Promise.all(
+    Object.entries(config.plugins).map(async ([name, instance]) => {
+      if (instance.kind !== 'user') return;
+      try {
+        const entry = resolvePluginSource(instance.use, baseDir);
+        const bundle = await bundlePlugin(entry);
+        for (const f of bundle.files) files.add(f);
+        const host = await PluginHost.create(name, bundle, instance.options, instance.limits, logger);
+        if (!sdkCompatible(host.manifest.sdkVersion)) {
+          host.dispose();
+          issues.push({ path: formatPath(['plugins', name, 'use']), message: `plugin "${host.manifest.name}" was built for @isogate/sdk ${String(host.manifest.sdkVersion)}, this gateway runs ${SDK_VERSION}` });
+          return;
+        }
+        hosts.set(name, host);
+      } catch (err) {
+        if (err instanceof PluginOptionsError) {
+          for (const issue of err.issues) issues.push({ path: formatPath(['plugins', name, 'options', ...issue.path]), message: issue.message });
+        } else if (err instanceof PluginBuildError) {
+          issues.push({ path: formatPath(['plugins', name, 'use']), message: `${path.relative(process.cwd(), err.location) || err.location}: ${err.message}` });
+        } else {
+          issues.push({ path: formatPath(['plugins', name, 'use']), message: `the plugin failed to load: ${err instanceof Error ? err.message : String(err)}` });
+        }
+      }
+    }),
+  );
+  if (issues.length > 0) {
+    for (const host of hosts.values()) host.dispose();
+    throw new ConfigError(issues);
+  }
+  return { hosts, files: [...files] };
+}

@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { compose } from '../chain/compose.ts';
+import type { GatewayRequest, GatewayResponse, Handler } from '../chain/types.ts';
+import { silentLogger } from '../logging/logger.ts';
+import { bundlePlugin, PluginBuildError } from './bundle-plugin.ts';
+import { createPluginMiddleware } from './plugin-middleware.ts';
+import { PluginHost, PluginOptionsError } from './plugin-host.ts';
+
+const root = path.resolve(import.meta.dirname, '../../..');
+const hostilePath = path.join(import.meta.dirname, 'fixtures/hostile.ts');
+const addHeaderPath = path.join(root, 'examples/plugins/add-header.ts');
+
+function request(headers: Record<string, string> = {}): GatewayRequest {
+  return {
+    method: 'GET', path: '/x', query: 'a=1', headers: { host: 'gw', ...headers }, params: {}, clientIp: '203.0.113.7', remoteAddress: '203.0.113.7',
+    fromTrustedProxy: false, protocol: 'http', body: null, signal: new AbortController().signal,
+    route: { name: 'test-route' } as GatewayRequest['route'], state: {}, upgrade: false,
+  };
+}
+
+let upstreamSaw: GatewayRequest | null = null;
+const terminal: Handler = async (req) => {
+  upstreamSaw = { ...req, headers: { ...req.headers } };
+  return { status: 200, headers: { 'content-type': 'text/plain', server: 'upstream/1', 'x-internal': 'yes' }, body: 'ok' };
+};
+
+async function json(res: GatewayResponse): Promise<unknown> {
+  return JSON.parse(String(res.body));
+}
+
+describe('plugin host (isolated-vm)', () => {
+  let hostile: PluginHost;
+  let handler: Handler;
+  const limits = { memoryMb: 16, cpuMs: 50, wallMs: 300 };
+
+  before(async () => {
+    hostile = await PluginHost.create('hostile', await bundlePlugin(hostilePath), {}, limits, silentLogger());
+    handler = compose([{ name: 'hostile', middleware: createPluginMiddleware(hostile, 'hostile', 'fail-closed', silentLogger()) }], terminal);
+  });
+  after(() => hostile.dispose());
+
+  it('runs onRequest and onResponse with validated options; the upstream sees the change', async () => {
+    const host = await PluginHost.create('add', await bundlePlugin(addHeaderPath), { name: 'X-Added', value: 'yes', strip: ['server', 'x-internal'] }, limits, silentLogger());
+    try {
+      const h = compose([{ name: 'add', middleware: createPluginMiddleware(host, 'add', 'fail-closed', silentLogger()) }], terminal);
+      const res = await h(request());
+      assert.equal(upstreamSaw!.headers['x-added'], 'yes');
+      assert.equal(res.headers['server'], undefined);
+      assert.equal(res.headers['x-internal'], undefined);
+      assert.equal(res.headers['content-type'], 'text/plain');
+      assert.deepEqual(host.manifest.hooks, ['onRequest', 'onResponse']);
+    } finally {
+      host.dispose();
+    }
+  });
+
+  it('rejects bad options with the schema path, validated inside the isolate', async () => {
+    await assert.rejects(PluginHost.create('add', await bundlePlugin(addHeaderPath), { name: 42 }, limits, silentLogger()), (err: unknown) => {
+      assert.ok(err instanceof PluginOptionsError);
+      assert.deepEqual(err.issues.map((i) => i.path.join('.')).sort(), ['name', 'value']);
+      return true;
+    });
+  });
+
+  it('reports a plugin that imports Node built-ins at build time, with file and line', async () => {
+    const fs = await import('node:fs/promises');
+    const file = path.join(import.meta.dirname, 'fixtures', '.tmp-node-import.ts');
+    await fs.writeFile(file, `import { readFileSync } from 'node:fs';\nexport default { kind: 'isogate-plugin', f: readFileSync };\n`);
+    try {
+      await assert.rejects(bundlePlugin(file), (err: unknown) => err instanceof PluginBuildError && /\.tmp-node-import\.ts:1:/.test(err.location));
+    } finally {
+      await fs.rm(file, { force: true });
+    }
+  });
+
+  it('a throwing hook answers a coded 500 without the plugin message', async () => {
+    const res = await handler(request({ 'x-mode': 'throw' }));
+    assert.equal(res.status, 500);
+    assert.deepEqual(await json(res), { error: { code: 'ISOGATE_ERR_PLUGIN_FAILED', message: 'a plugin failed while handling the request' } });
+  });
+
+  for (const mode of ['loop', 'loop-after-await', 'never', 'allocate']) {
+    it(`a hook that does "${mode}" is stopped within its limit, and the plugin serves again`, async () => {
+      const started = Date.now();
+      const res = await handler(request({ 'x-mode': mode }));
+      const took = Date.now() - started;
+      assert.equal(res.status, 500);
+      assert.ok(took < 5_000, `took ${took} ms`);
+      const calm = await handler(request());
+      assert.equal(calm.status, 200);
+      assert.equal(upstreamSaw!.headers['x-hostile'], 'calm');
+    });
+  }
+
+  it('plugin code sees no process, require or host objects, and cannot import', async () => {
+    const res = await handler(request({ 'x-mode': 'escape' }));
+    assert.equal(res.status, 200);
+    const seen = (await json(res)) as Record<string, string>;
+    assert.equal(seen['process'], 'undefined');
+    assert.equal(seen['require'], 'undefined');
+    assert.equal(seen['fetch'], 'undefined');
+    assert.match(seen['ctor']!, /^(undefined|blocked: .*)$/);
+    assert.equal(seen['dynamicImport'], 'refused');
+  });
+
+  it('keeps state between requests inside one isolate, and loses it when the isolate is replaced', async () => {
+    await handler(request({ 'x-mode': 'count' }));
+    await handler(request({ 'x-mode': 'count' }));
+    assert.equal(upstreamSaw!.headers['x-count'], '2');
+    await handler(request({ 'x-mode': 'loop' })); // the isolate is replaced
+    await handler(request({ 'x-mode': 'count' }));
+    assert.equal(upstreamSaw!.headers['x-count'], '1');
+  });
+
+  it('fail-open skips a failing hook and the request goes on', async () => {
+    const open = compose([{ name: 'hostile', middleware: createPluginMiddleware(hostile, 'hostile', 'fail-open', silentLogger()) }], terminal);
+    const res = await open(request({ 'x-mode': 'throw' }));
+    assert.equal(res.status, 200);
+  });
+});

@@ -1,0 +1,192 @@
+import ivm from 'isolated-vm';
+import type { Logger } from 'pino';
+import { isolatePrelude } from './prelude.ts';
+import type { PluginBundle } from './bundle-plugin.ts';
+
+export interface PluginLimitsResolved {
+  memoryMb: number;
+  cpuMs: number;
+  wallMs: number;
+}
+
+export interface PluginManifest {
+  name: string;
+  version: string;
+  sdkVersion: string;
+  hooks: ('onRequest' | 'onResponse')[];
+  requestBody: 'text' | 'json' | 'bytes' | null;
+  responseBody: 'text' | 'json' | 'bytes' | null;
+  maxBodyBytes: number | null;
+  hasSchema: boolean;
+}
+
+export type PluginFailureKind = 'throw' | 'timeout' | 'memory' | 'deadline' | 'bad-result';
+
+/** A hook failed. Its message stays in logs; the client only ever sees a coded error. */
+export class PluginFailure extends Error {
+  readonly kind: PluginFailureKind;
+  readonly plugin: string;
+  constructor(plugin: string, kind: PluginFailureKind, message: string) {
+    super(message);
+    this.name = 'PluginFailure';
+    this.kind = kind;
+    this.plugin = plugin;
+  }
+}
+
+const PRELUDE = `(${isolatePrelude.toString()})();\n;void 0`;
+
+interface Loaded {
+  isolate: ivm.Isolate;
+  context: ivm.Context;
+  call: ivm.Reference<(hook: string, input: string) => string>;
+  settle: ivm.Reference<(id: number) => Promise<string>>;
+}
+
+/**
+ * One plugin instance in its own isolate: one isolate and one long-lived context per plugin
+ * version, hooks called with a single string in and out. A hook that throws leaves the isolate
+ * usable; a CPU timeout, a wall-clock deadline or an out-of-memory kill discards the isolate
+ * (its state may be half-mutated) and the next call loads a fresh one.
+ */
+export class PluginHost {
+  readonly instanceName: string;
+  readonly bundle: PluginBundle;
+  readonly limits: PluginLimitsResolved;
+  manifest!: PluginManifest;
+  readonly #logger: Logger;
+  readonly #optionsJson: string;
+  #loaded: Loaded | null = null;
+  #loading: Promise<Loaded> | null = null;
+  #disposed = false;
+
+  private constructor(instanceName: string, bundle: PluginBundle, optionsJson: string, limits: PluginLimitsResolved, logger: Logger) {
+    this.instanceName = instanceName;
+    this.bundle = bundle;
+    this.#optionsJson = optionsJson;
+    this.limits = limits;
+    this.#logger = logger;
+  }
+
+  /**
+   * Load the bundle into a fresh isolate, register it and validate its options (in the isolate:
+   * plugin code never runs in the host). Throws PluginLoadError with the option issues.
+   */
+  static async create(instanceName: string, bundle: PluginBundle, options: unknown, limits: PluginLimitsResolved, logger: Logger): Promise<PluginHost> {
+    const host = new PluginHost(instanceName, bundle, JSON.stringify(options ?? {}), limits, logger);
+    host.#loaded = await host.#load(true);
+    return host;
+  }
+
+  async #load(first: boolean): Promise<Loaded> {
+    const isolate = new ivm.Isolate({ memoryLimit: this.limits.memoryMb });
+    try {
+      const context = await isolate.createContext();
+      await context.eval(PRELUDE, { timeout: 1_000 });
+      const script = await isolate.compileScript(`${this.bundle.code}\n;__isogateHost.register(__isogatePlugin)`, { filename: `isogate-plugin:${this.bundle.entry}` });
+      const manifestJson = (await script.run(context, { timeout: 2_000 })) as string;
+      const manifest = JSON.parse(manifestJson) as PluginManifest;
+      const hostRef = (await context.global.get('__isogateHost', { reference: true })) as ivm.Reference<Record<string, unknown>>;
+      const configure = (await hostRef.get('configure', { reference: true })) as ivm.Reference<(input: string) => string>;
+      const configured = JSON.parse(await configure.apply(undefined, [this.#optionsJson], { timeout: 1_000, result: { promise: true } })) as {
+        ok: boolean;
+        issues?: { message: string; path: string[] }[];
+      };
+      if (!configured.ok) throw new PluginOptionsError(configured.issues ?? []);
+      const call = (await hostRef.get('call', { reference: true })) as Loaded['call'];
+      const settle = (await hostRef.get('settle', { reference: true })) as Loaded['settle'];
+      configure.release();
+      hostRef.release();
+      if (first) this.manifest = manifest;
+      return { isolate, context, call, settle };
+    } catch (err) {
+      if (!isolate.isDisposed) isolate.dispose();
+      throw err;
+    }
+  }
+
+  async #ready(): Promise<Loaded> {
+    if (this.#loaded && !this.#loaded.isolate.isDisposed) return this.#loaded;
+    if (this.#disposed) throw new PluginFailure(this.manifest.name, 'throw', 'plugin was unloaded');
+    this.#loading ??= this.#load(false).then(
+      (loaded) => {
+        this.#loaded = loaded;
+        this.#loading = null;
+        return loaded;
+      },
+      (err: unknown) => {
+        this.#loading = null;
+        throw err;
+      },
+    );
+    return this.#loading;
+  }
+
+  #discard(loaded: Loaded): void {
+    if (this.#loaded === loaded) this.#loaded = null;
+    if (!loaded.isolate.isDisposed) loaded.isolate.dispose();
+  }
+
+  /** Run a hook: one JSON string in, one out. */
+  async call(hook: 'onRequest' | 'onResponse', input: string): Promise<string> {
+    const loaded = this.#loaded && !this.#loaded.isolate.isDisposed ? this.#loaded : await this.#ready();
+    const name = this.manifest.name;
+    let result: string;
+    try {
+      result = loaded.call.applySync(undefined, [hook, input], { timeout: this.limits.cpuMs }) as string;
+    } catch (err) {
+      throw this.#classify(err, loaded);
+    }
+    if (result.charCodeAt(0) !== 0) return result;
+    // The hook returned a promise: wait for it, but never longer than the wall-clock deadline.
+    // Code after an `await` is not covered by the CPU timeout; only disposing the isolate stops it.
+    const id = Number(result.slice(1));
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        loaded.settle.apply(undefined, [id], { result: { promise: true } }) as Promise<string>,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new PluginFailure(name, 'deadline', `hook ${hook} exceeded its ${this.limits.wallMs} ms deadline`)), this.limits.wallMs);
+        }),
+      ]);
+    } catch (err) {
+      throw this.#classify(err, loaded);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #classify(err: unknown, loaded: Loaded): PluginFailure {
+    const name = this.manifest.name;
+    if (err instanceof PluginFailure) {
+      this.#discard(loaded);
+      return err;
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    if (loaded.isolate.isDisposed || /memory limit/i.test(message)) {
+      this.#discard(loaded);
+      return new PluginFailure(name, 'memory', message);
+    }
+    if (/timed out/i.test(message)) {
+      this.#discard(loaded);
+      return new PluginFailure(name, 'timeout', message);
+    }
+    return new PluginFailure(name, 'throw', message);
+  }
+
+  /** Dispose the isolate. Calls in flight reject; the host is not reloaded again. */
+  dispose(): void {
+    this.#disposed = true;
+    if (this.#loaded) this.#discard(this.#loaded);
+    this.#logger.debug({ plugin: this.instanceName }, 'plugin isolate disposed');
+  }
+}
+
+export class PluginOptionsError extends Error {
+  readonly issues: readonly { message: string; path: string[] }[];
+  constructor(issues: { message: string; path: string[] }[]) {
+    super(issues.map((i) => `${i.path.join('.') || '(options)'}: ${i.message}`).join('; '));
+    this.name = 'PluginOptionsError';
+    this.issues = issues;
+  }
+}

@@ -1,0 +1,190 @@
+import type { SchemaInput, SchemaOutput, StandardSchemaV1 } from './standard-schema.ts';
+
+/**
+ * Header access inside a hook. Names are case-insensitive; repeated fields read as one
+ * comma-joined value (`set-cookie` values are kept separate by `getAll`).
+ * @example
+ * onRequest(req) { if (!req.headers.has('x-api-key')) return { status: 401 }; req.headers.delete('cookie'); }
+ */
+export interface PluginHeaders {
+  get(name: string): string | undefined;
+  getAll(name: string): string[];
+  has(name: string): boolean;
+  set(name: string, value: string): void;
+  append(name: string, value: string): void;
+  delete(name: string): void;
+  /** Every field as `[lower-case name, value]`. */
+  entries(): [string, string][];
+}
+
+/**
+ * The request as a plugin sees it. `path`, `query` and headers may be changed before the
+ * request goes upstream.
+ * @example
+ * onRequest(req) { req.headers.set('x-user-route', `${req.method} ${req.routeName}`); }
+ */
+export interface PluginRequest {
+  readonly method: string;
+  /** Normalised path; assign to change what is forwarded. */
+  path: string;
+  /** Raw query string without `?`; assign to change what is forwarded. */
+  query: string;
+  readonly params: Readonly<Record<string, string>>;
+  readonly clientIp: string;
+  /** The matched route's name (its pattern unless named). */
+  readonly routeName: string;
+  readonly headers: PluginHeaders;
+  /**
+   * The body, only when the plugin declared `requestBody`: a string for `'text'`, the parsed
+   * value for `'json'` (undefined when the body is empty), bytes for `'bytes'`.
+   */
+  readonly body?: unknown;
+}
+
+/**
+ * The upstream's response as `onResponse` sees it: status and headers may be changed; `body`
+ * is present (and may be replaced) only when the plugin declared `responseBody`.
+ * @example
+ * onResponse(res) { res.headers.delete('server'); if (res.status === 404) res.status = 410; }
+ */
+export interface PluginResponse {
+  status: number;
+  readonly headers: PluginHeaders;
+  body?: unknown;
+}
+
+/**
+ * What `onRequest` returns to answer by itself, without calling the upstream.
+ * @example
+ * return { status: 503, headers: { 'retry-after': '60' }, body: { error: 'maintenance' } };
+ */
+export interface DirectResponse {
+  status: number;
+  headers?: Record<string, string>;
+  /** A string is sent as is; anything else as JSON. */
+  body?: unknown;
+}
+
+/**
+ * Structured logging from a plugin: entries go to the gateway's log with the plugin's name.
+ * @example
+ * ctx.log.info('key accepted', { keyId: 'k1' });
+ */
+export interface PluginLogger {
+  debug(message: string, fields?: Record<string, unknown>): void;
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+/**
+ * Everything a hook gets besides the request: its validated options, per-request state shared
+ * along the chain (JSON values only: it crosses isolates), and a logger.
+ * @example
+ * onRequest(req, ctx) { ctx.state['tenant'] = req.headers.get('x-tenant') ?? ctx.options.defaultTenant; }
+ */
+export interface PluginContext<Options> {
+  readonly options: Options;
+  readonly state: Record<string, unknown>;
+  readonly log: PluginLogger;
+  /** Claims set by authentication (the auth plugin or a verifier), when present. */
+  readonly claims: Readonly<Record<string, unknown>> | undefined;
+}
+
+export type BodyKind = 'text' | 'json' | 'bytes';
+type Awaitable<T> = T | Promise<T>;
+
+/** What a plugin author writes: name, version, optional options schema and hooks. */
+export interface PluginDefinition<Schema extends StandardSchemaV1 | undefined> {
+  /** Package-style name, shown in logs and metrics. */
+  name: string;
+  version: string;
+  /** Standard Schema (zod, valibot, …) for the options; validated before the plugin serves. */
+  options?: Schema;
+  /** Ask for the request body (buffered up to `maxBodyBytes`) before `onRequest`. */
+  requestBody?: BodyKind;
+  /** Ask for the response body (buffered up to `maxBodyBytes`) before `onResponse`. */
+  responseBody?: BodyKind;
+  /** Upper bound for buffered bodies (default 1 MiB); larger bodies answer 413 / 502. */
+  maxBodyBytes?: number;
+  onRequest?(req: PluginRequest, ctx: PluginContext<OptionsOf<Schema>>): Awaitable<DirectResponse | void>;
+  onResponse?(res: PluginResponse, req: PluginRequest, ctx: PluginContext<OptionsOf<Schema>>): Awaitable<void>;
+}
+
+export type OptionsOf<Schema> = Schema extends StandardSchemaV1 ? SchemaOutput<Schema> : Record<string, never>;
+export type OptionsInputOf<Schema> = Schema extends StandardSchemaV1 ? SchemaInput<Schema> : Record<string, never>;
+
+/** A defined plugin: plain data the gateway loads into its own isolate. */
+export interface Plugin<Schema extends StandardSchemaV1 | undefined = StandardSchemaV1 | undefined> extends PluginDefinition<Schema> {
+  readonly kind: 'isogate-plugin';
+  /** The SDK version the plugin was built against (checked against the gateway's). */
+  readonly sdkVersion: string;
+}
+
+/** The version of this SDK; plugins record it and the gateway checks it. */
+export const SDK_VERSION = '0.1.0';
+
+/**
+ * Define a plugin. The default export of a plugin module.
+ * @example
+ * import { definePlugin } from '@isogate/sdk';
+ * import { z } from 'zod';
+ * export default definePlugin({
+ *   name: 'add-header',
+ *   version: '1.0.0',
+ *   options: z.object({ name: z.string(), value: z.string() }),
+ *   onRequest(req, ctx) { req.headers.set(ctx.options.name, ctx.options.value); },
+ * });
+ */
+export function definePlugin<Schema extends StandardSchemaV1 | undefined = undefined>(definition: PluginDefinition<Schema>): Plugin<Schema> {
+  return { ...definition, kind: 'isogate-plugin', sdkVersion: SDK_VERSION };
+}
+
+/** How a plugin failure reaches the client. */
+export type FailurePolicy = 'fail-closed' | 'fail-open';
+
+/**
+ * Limits of one plugin instance's isolate.
+ * @example
+ * const limits: PluginLimits = { memoryMb: 32, cpuMs: 20, wallMs: 200 };
+ */
+export interface PluginLimits {
+  /** Isolate heap limit (default 64 MB). */
+  memoryMb?: number;
+  /** CPU time one synchronous hook run may take (default 50 ms). */
+  cpuMs?: number;
+  /** Wall-clock deadline of a hook, including awaits (default 1000 ms). */
+  wallMs?: number;
+}
+
+declare const userPluginSource: unique symbol;
+/** A plugin path or package name that went through {@link usePlugin} (so its options were type-checked). */
+export type UserPluginSource = string & { readonly [userPluginSource]: true };
+
+/** A user plugin instance in `gateway.config.ts`; build it with {@link usePlugin}. */
+export interface UserPluginInstance {
+  readonly use: UserPluginSource;
+  readonly options?: unknown;
+  readonly failurePolicy?: FailurePolicy;
+  readonly limits?: PluginLimits;
+}
+
+type DefaultExport<M> = M extends { default: infer P } ? P : M;
+type SchemaOfModule<M> = DefaultExport<M> extends Plugin<infer S> ? S : never;
+
+/**
+ * Reference a plugin from `gateway.config.ts` with its options type-checked against the plugin's
+ * schema. The type argument is a type-only import: the plugin's code never runs in the gateway
+ * process (it is bundled and run in its own isolate).
+ * @example
+ * plugins: {
+ *   'add-header': usePlugin<typeof import('./plugins/add-header.ts')>('./plugins/add-header.ts', { name: 'x-a', value: '1' }),
+ * }
+ */
+export function usePlugin<Module>(
+  source: string,
+  options: OptionsInputOf<SchemaOfModule<Module>>,
+  settings: { failurePolicy?: FailurePolicy; limits?: PluginLimits } = {},
+): UserPluginInstance {
+  return { use: source as UserPluginSource, options, ...settings };
+}
