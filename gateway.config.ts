@@ -24,12 +24,14 @@ export default defineConfig({
       enabled: env('MAINTENANCE', 'off') === 'on',
       bypassHeader: 'x-maintenance-bypass',
     }),
+    // A plugin installed from npm (here a workspace package), referenced by its package name.
+    'request-id': usePlugin<typeof import('isogate-plugin-request-id')>('isogate-plugin-request-id', { echo: true }),
   },
   middleware: ['powered-by'],
   routes: [
     { name: 'users', path: '/api/users', methods: ['GET', 'POST'], upstream: users, stripPrefix: '/api' },
     { name: 'user', path: '/api/users/:id', methods: ['GET'], upstream: `${users}/users/{id}`, middleware: ['no-cookies'] },
-    { name: 'orders', path: '/api/orders/*', upstream: orders, stripPrefix: '/api', middleware: ['maintenance', 'tag-orders'] },
+    { name: 'orders', path: '/api/orders/*', upstream: orders, stripPrefix: '/api', middleware: ['request-id', 'maintenance', 'tag-orders'] },
     { name: 'echo', path: '/api/echo/*', upstream: orders, rewrite: '/echo/{*}' },
     // Server-sent events: no idle timeout on the stream.
     { name: 'events', path: '/api/events', methods: ['GET'], upstream: `${orders}/events`, timeout: { idle: 0 } },

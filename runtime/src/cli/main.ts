@@ -8,6 +8,7 @@ import { createLogger } from '../logging/logger.ts';
 import { builtinPlugins } from '../plugins/builtins.ts';
 import { startGateway } from '../start-gateway.ts';
 import { formatRouteTable } from './route-table.ts';
+import { newPluginCommand } from './new-plugin.ts';
 import { runWorkers } from './workers.ts';
 
 /** Exit codes: 0 ok, 1 the config or a check failed, 2 wrong usage, 3 could not listen. */
@@ -148,6 +149,14 @@ program
       process.exitCode = EXIT_CONFIG;
     } else process.stdout.write(`\n${flags.config}: OK (${loaded.config.routes.length} routes)\n`);
   });
+
+program
+  .command('new')
+  .description('create a new project part from a template')
+  .command('plugin <name>')
+  .description('scaffold a plugin package: package.json, src/index.ts, its test (node --test), README')
+  .option('-d, --dir <path>', 'target directory (default: ./<name without its scope>)')
+  .action((name: string, flags: { dir?: string }) => newPluginCommand(name, flags));
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,158 @@
+// A copy of `normalizePath` from runtime/src/router/normalize-path.ts (the SDK cannot depend on
+// the runtime): the testing harness normalises a path a plugin assigns exactly as the gateway
+// does before forwarding it. `sdk/src/testing.test.ts` checks both agree on a corpus of paths.
+
+export type NormalizedPath = { ok: true; path: string } | { ok: false; reason: string };
+
+const SLASH = 0x2f;
+const DOT = 0x2e;
+const PERCENT = 0x25;
+const BACKSLASH = 0x5c;
+const HASH = 0x23;
+const QUESTION = 0x3f;
+
+function hexValue(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x41 && c <= 0x46) return c - 0x41 + 10;
+  if (c >= 0x61 && c <= 0x66) return c - 0x61 + 10;
+  return -1;
+}
+
+function isUnreserved(b: number): boolean {
+  return (
+    (b >= 0x41 && b <= 0x5a) ||
+    (b >= 0x61 && b <= 0x7a) ||
+    (b >= 0x30 && b <= 0x39) ||
+    b === 0x2d ||
+    b === DOT ||
+    b === 0x5f ||
+    b === 0x7e
+  );
+}
+
+const HEX_UPPER = '0123456789ABCDEF';
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+// Segment text here is ASCII plus upper-case %XX escapes, produced by normalizePath itself.
+function isValidUtf8Segment(seg: string): boolean {
+  const bytes = new Uint8Array(seg.length);
+  let n = 0;
+  for (let i = 0; i < seg.length; i++) {
+    const c = seg.charCodeAt(i);
+    if (c === PERCENT) {
+      bytes[n++] = hexValue(seg.charCodeAt(i + 1)) * 16 + hexValue(seg.charCodeAt(i + 2));
+      i += 2;
+    } else {
+      bytes[n++] = c;
+    }
+  }
+  try {
+    utf8.decode(bytes.subarray(0, n));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Reason for rejecting a literal (non-escape) character, or null if it is allowed. */
+function badCharReason(c: number): string | null {
+  if (c === BACKSLASH) return 'backslash in path';
+  if (c < 0x21 || c === 0x7f) return 'control character or space in path';
+  if (c > 0x7e) return 'non-ASCII character in path';
+  // normalizePath takes a path only; these mean the caller skipped splitTarget.
+  if (c === QUESTION) return 'query in path';
+  if (c === HASH) return 'fragment in path';
+  return null;
+}
+
+/**
+ * Normalise a raw path (no query).
+ * @internal
+ * @example
+ * normalizePath('/a//b/../c'); // { ok: true, path: '/a/c' }
+ */
+export function normalizePath(rawPath: string): NormalizedPath {
+  const len = rawPath.length;
+  if (len === 0 || rawPath.charCodeAt(0) !== SLASH) return { ok: false, reason: 'path must start with /' };
+
+  // Fast path: nothing to decode, merge or resolve means the input is already canonical.
+  let clean = true;
+  for (let i = 0; i < len; i++) {
+    const c = rawPath.charCodeAt(i);
+    if (c === SLASH) {
+      const next = rawPath.charCodeAt(i + 1); // NaN past the end
+      if (next === SLASH || next === DOT) {
+        clean = false;
+        break;
+      }
+    } else if (c === PERCENT || c < 0x21 || c > 0x7e || c === BACKSLASH || c === QUESTION || c === HASH) {
+      clean = false;
+      break;
+    }
+  }
+  if (clean) return { ok: true, path: rawPath };
+
+  return normalizeSlow(rawPath);
+}
+
+function normalizeSlow(rawPath: string): NormalizedPath {
+  const len = rawPath.length;
+  const out: string[] = [];
+  let trailingSlash = false;
+  let i = 1; // skip the leading '/'
+
+  // Each iteration consumes one segment (possibly empty) and the '/' after it.
+  while (true) {
+    let seg = '';
+    let hadEscape = false;
+    let hadHighByte = false;
+    let runStart = i;
+    while (i < len) {
+      const c = rawPath.charCodeAt(i);
+      if (c === SLASH) break;
+      if (c === PERCENT) {
+        const hi = hexValue(rawPath.charCodeAt(i + 1));
+        const lo = hexValue(rawPath.charCodeAt(i + 2));
+        if (hi < 0 || lo < 0) return { ok: false, reason: 'malformed percent-encoding' };
+        const b = hi * 16 + lo;
+        if (b === SLASH) return { ok: false, reason: 'encoded slash in path' };
+        if (b === BACKSLASH) return { ok: false, reason: 'encoded backslash in path' };
+        if (b === 0) return { ok: false, reason: 'encoded NUL in path' };
+        seg += rawPath.slice(runStart, i);
+        seg += isUnreserved(b) ? String.fromCharCode(b) : '%' + HEX_UPPER[hi] + HEX_UPPER[lo];
+        if (b > 0x7f) hadHighByte = true;
+        hadEscape = true;
+        i += 3;
+        runStart = i;
+        continue;
+      }
+      const bad = badCharReason(c);
+      if (bad !== null) return { ok: false, reason: bad };
+      i++;
+    }
+    seg += rawPath.slice(runStart, i);
+    const last = i >= len;
+
+    if (seg === '.' || seg === '..') {
+      // An encoded dot segment is resolved by some upstreams and not others; refuse to pick one.
+      if (hadEscape) return { ok: false, reason: 'encoded dot segment in path' };
+      if (seg === '..') out.pop(); // pop on an empty stack clamps at root
+      if (last) trailingSlash = true;
+    } else if (seg === '') {
+      // Empty segments come from '//' (merged away) or a trailing '/'.
+      if (last) trailingSlash = true;
+    } else {
+      if (hadHighByte && !isValidUtf8Segment(seg)) return { ok: false, reason: 'invalid UTF-8 in path' };
+      out.push(seg);
+    }
+
+    if (last) break;
+    i++; // the '/'
+  }
+
+  if (out.length === 0) return { ok: true, path: '/' };
+  const joined = '/' + out.join('/');
+  return { ok: true, path: trailingSlash ? joined + '/' : joined };
+}
+

@@ -1,0 +1,400 @@
+/**
+ * `@isogate/sdk/testing`: unit-test a plugin without a gateway.
+ *
+ * Hooks run the way the gateway runs them: options are validated by the plugin's schema after a
+ * JSON round trip, each hook call gets a fresh request object built from JSON (so state and
+ * direct responses lose whatever JSON cannot carry), and the result is checked and applied with
+ * the gateway's rules (header names and values, path normalisation, direct response status
+ * 200–599). The code next to the plugin is the same hook runtime the gateway's isolate runs.
+ *
+ * What it cannot reproduce: the isolate itself. Plugin code here runs in Node, so a plugin that
+ * uses `process`, `fetch`, `crypto` or Node modules passes here and fails to build or run in the
+ * gateway; the CPU and memory limits are not enforced (the wall-clock deadline is). Request and
+ * response bodies are not handed to hooks yet (`req.body` / `res.body` stay undefined).
+ * @packageDocumentation
+ */
+import { createHookRuntime, type HookRuntime } from './internal/hook-runtime.ts';
+import { normalizePath } from './internal/normalize-path.ts';
+import { SDK_VERSION } from './plugin.ts';
+import type { OptionsInputOf, Plugin } from './plugin.ts';
+import type { StandardSchemaV1 } from './standard-schema.ts';
+
+/**
+ * Header fields by lower-case name; a repeated field (`set-cookie`) is an array. This is what
+ * the upstream (or the client) receives.
+ * @example
+ * const headers: TestHeaderMap = { 'x-request-id': 'abc', 'set-cookie': ['a=1', 'b=2'] };
+ */
+export type TestHeaderMap = Record<string, string | string[]>;
+
+/**
+ * A request as the gateway would hand it to the plugin. Every field is optional.
+ * @example
+ * await t.request({ method: 'POST', path: '/orders/7', query: 'dry=1', headers: { 'X-Tenant': 'acme' }, state: { user: 'u1' } });
+ */
+export interface TestRequestInit {
+  /** Default `GET`. */
+  method?: string;
+  /** Default `/`; normalised like the gateway normalises incoming paths. */
+  path?: string;
+  /** Raw query string, with or without the leading `?`. Default `''`. */
+  query?: string;
+  /** Names are lower-cased, as Node's HTTP parser does. */
+  headers?: Record<string, string | string[]>;
+  /** Route params (`/users/:id` → `{ id: '7' }`). Default `{}`. */
+  params?: Record<string, string>;
+  /** Default `127.0.0.1`. */
+  clientIp?: string;
+  /** The matched route's name; default: the path. */
+  routeName?: string;
+  /** Per-request state left by earlier plugins (JSON values). Default `{}`. */
+  state?: Record<string, unknown>;
+  /** Claims set by authentication. */
+  claims?: Record<string, unknown>;
+}
+
+/**
+ * An upstream response for {@link PluginTester.response}.
+ * @example
+ * await t.response({ status: 200, headers: { server: 'nginx' } }, { path: '/orders/7' });
+ */
+export interface TestResponseInit {
+  /** Default 200. */
+  status?: number;
+  headers?: Record<string, string | string[]>;
+}
+
+/**
+ * One `ctx.log` call.
+ * @example
+ * assert.deepEqual(out.logs, [{ level: 'info', message: 'maintenance bypassed', fields: { route: '/x' } }]);
+ */
+export interface TestLogEntry {
+  level: 'debug' | 'info' | 'warn' | 'error';
+  message: string;
+  fields?: unknown;
+}
+
+/**
+ * What goes upstream when `onRequest` lets the request through.
+ * @example
+ * assert.equal(out.forwarded?.headers['x-request-id'], 'abc');
+ */
+export interface ForwardedRequest {
+  path: string;
+  query: string;
+  headers: TestHeaderMap;
+}
+
+/**
+ * A direct response as the client receives it: `text` is the body sent (a non-string `body` is
+ * sent as JSON, with a JSON content type unless the plugin set one).
+ * @example
+ * assert.equal(out.response?.status, 503);
+ * assert.deepEqual(out.response?.body, { error: 'maintenance' });
+ */
+export interface TestDirectResponse {
+  status: number;
+  headers: TestHeaderMap;
+  /** The body the plugin returned, after the JSON crossing. */
+  body: unknown;
+  /** The bytes the client gets, as text; null without a body. */
+  text: string | null;
+}
+
+interface OutcomeBase {
+  /** The per-request state after the hook (JSON values: what the next plugin sees). */
+  state: Record<string, unknown>;
+  logs: TestLogEntry[];
+}
+
+/**
+ * What `onRequest` did: either the request goes upstream (`forwarded`) or the plugin answered
+ * (`response`); never both.
+ * @example
+ * const out = await t.request({ path: '/x' });
+ * if (out.response) assert.equal(out.response.status, 401);
+ * else assert.equal(out.forwarded.path, '/x');
+ */
+export type RequestOutcome = (OutcomeBase & { forwarded: ForwardedRequest; response?: undefined }) | (OutcomeBase & { forwarded?: undefined; response: TestDirectResponse });
+
+/**
+ * What `onResponse` left for the client.
+ * @example
+ * const out = await t.response({ status: 404 });
+ * assert.equal(out.status, 410);
+ */
+export interface ResponseOutcome extends OutcomeBase {
+  status: number;
+  headers: TestHeaderMap;
+}
+
+/**
+ * The harness around one plugin instance. Module-level state of the plugin persists between
+ * calls, as in one gateway isolate.
+ * @example
+ * const t = await testPlugin(plugin, { header: 'x-request-id' });
+ * const out = await t.request({ headers: { 'x-request-id': 'given' } });
+ */
+export interface PluginTester<Schema extends StandardSchemaV1 | undefined> {
+  readonly plugin: Plugin<Schema>;
+  /** Run `onRequest` (when the plugin has one). */
+  request(init?: TestRequestInit): Promise<RequestOutcome>;
+  /** Run `onResponse` (when the plugin has one) for `req` (the request as it went upstream). */
+  response(res?: TestResponseInit, req?: TestRequestInit): Promise<ResponseOutcome>;
+}
+
+/**
+ * Settings for {@link testPlugin}.
+ * @example
+ * await testPlugin(plugin, {}, { wallMs: 200 });
+ */
+export interface TestPluginSettings {
+  /** Wall-clock deadline of an async hook, as in the gateway (default 1000 ms). */
+  wallMs?: number;
+}
+
+/**
+ * The plugin's options were rejected by its schema. `issues` have the gateway's shape: a path
+ * (keys as strings) and a message.
+ * @example
+ * await assert.rejects(testPlugin(plugin, { name: 7 }), (err) => err instanceof PluginOptionsError && err.issues[0]?.path[0] === 'name');
+ */
+export class PluginOptionsError extends Error {
+  readonly issues: readonly { path: string[]; message: string }[];
+  constructor(plugin: string, issues: { path: string[]; message: string }[]) {
+    super(`invalid options for plugin "${plugin}":\n${issues.map((i) => `  ${['options', ...i.path].join('.')}: ${i.message}`).join('\n')}`);
+    this.name = 'PluginOptionsError';
+    this.issues = issues;
+  }
+}
+
+/**
+ * A hook produced something the gateway refuses (`bad-result`: a bad direct response status, an
+ * invalid header or path) or missed its deadline (`deadline`). The gateway answers such a
+ * request with a coded 500 (fail-closed) or skips the hook (fail-open).
+ * @example
+ * await assert.rejects(t.request({ headers: { 'x-mode': 'bad' } }), (err) => err instanceof HookResultError && err.kind === 'bad-result');
+ */
+export class HookResultError extends Error {
+  readonly kind: 'bad-result' | 'deadline';
+  /** What the hook logged before its result was refused (the gateway logs those too). */
+  logs: TestLogEntry[] = [];
+  constructor(kind: 'bad-result' | 'deadline', message: string) {
+    super(message);
+    this.name = 'HookResultError';
+    this.kind = kind;
+  }
+}
+
+interface HookOutput {
+  s?: Record<string, unknown>;
+  l?: [string, string, unknown][];
+  p?: string;
+  q?: string;
+  h?: [string, string][];
+  st?: number;
+  rh?: [string, string][];
+  r?: { status?: unknown; headers?: unknown; body?: unknown };
+}
+
+// The gateway's checks on what a hook hands back (runtime/src/isolate/plugin-middleware.ts).
+const HEADER_NAME = /^[!#$%&'*+.^`|~0-9a-z-]+$/;
+const HEADER_VALUE = /^[^\r\n\0]*$/;
+
+function headerMap(list: [string, string][]): TestHeaderMap {
+  const out: TestHeaderMap = {};
+  for (const [name, value] of list) {
+    if (!HEADER_NAME.test(name) || !HEADER_VALUE.test(value)) throw new HookResultError('bad-result', `invalid header ${JSON.stringify(name)}`);
+    const existing = out[name];
+    if (existing === undefined) out[name] = value;
+    else if (Array.isArray(existing)) existing.push(value);
+    else out[name] = [existing, value];
+  }
+  return out;
+}
+
+function pairs(headers: TestHeaderMap): [string, string][] {
+  const out: [string, string][] = [];
+  for (const name in headers) {
+    const value = headers[name]!;
+    if (Array.isArray(value)) for (const v of value) out.push([name, v]);
+    else out.push([name, value]);
+  }
+  return out;
+}
+
+/** Input headers as Node would deliver them: lower-case names, repeats merged into arrays. */
+function incomingHeaders(headers: Record<string, string | string[]> = {}): TestHeaderMap {
+  const list: [string, string][] = [];
+  for (const [name, value] of Object.entries(headers)) {
+    for (const v of Array.isArray(value) ? value : [value]) list.push([name.toLowerCase(), String(v)]);
+  }
+  return headerMap(list);
+}
+
+function directResponse(r: NonNullable<HookOutput['r']>): TestDirectResponse {
+  const status = r.status;
+  if (typeof status !== 'number' || !Number.isInteger(status) || status < 200 || status > 599) {
+    throw new HookResultError('bad-result', `a direct response needs a status from 200 to 599, got ${JSON.stringify(status)}`);
+  }
+  const headers = r.headers && typeof r.headers === 'object' ? headerMap(Object.entries(r.headers as Record<string, unknown>).map(([k, v]) => [k.toLowerCase(), String(v)])) : {};
+  let text: string | null = null;
+  if (typeof r.body === 'string') text = r.body;
+  else if (r.body !== undefined && r.body !== null) {
+    text = JSON.stringify(r.body);
+    headers['content-type'] ??= 'application/json; charset=utf-8';
+  }
+  return { status, headers, body: r.body, text };
+}
+
+function logEntries(out: HookOutput): TestLogEntry[] {
+  return (out.l ?? []).map(([level, message, fields]) => {
+    const entry: TestLogEntry = { level: level === 'debug' || level === 'info' || level === 'warn' || level === 'error' ? level : 'info', message };
+    if (fields !== null) entry.fields = fields;
+    return entry;
+  });
+}
+
+/** Apply a hook's output; a refused result carries the hook's logs. */
+function withLogs<T>(logs: TestLogEntry[], apply: () => T): T {
+  try {
+    return apply();
+  } catch (err) {
+    if (err instanceof HookResultError) err.logs = logs;
+    throw err;
+  }
+}
+
+function jsonCopy<T>(value: T): T {
+  return value === undefined ? value : (JSON.parse(JSON.stringify(value)) as T);
+}
+
+interface PreparedRequest {
+  method: string;
+  path: string;
+  query: string;
+  headers: TestHeaderMap;
+  params: Record<string, string>;
+  clientIp: string;
+  routeName: string;
+  state: Record<string, unknown>;
+  claims: Record<string, unknown> | null;
+}
+
+function prepare(init: TestRequestInit): PreparedRequest {
+  const normalized = normalizePath(init.path ?? '/');
+  if (!normalized.ok) throw new TypeError(`testPlugin: the gateway would refuse the path ${JSON.stringify(init.path)}: ${normalized.reason}`);
+  const req: PreparedRequest = {
+    method: (init.method ?? 'GET').toUpperCase(),
+    path: normalized.path,
+    query: (init.query ?? '').replace(/^\?/, ''),
+    headers: incomingHeaders(init.headers),
+    params: { ...init.params },
+    clientIp: init.clientIp ?? '127.0.0.1',
+    routeName: init.routeName ?? normalized.path,
+    state: init.state ?? {},
+    claims: init.claims ?? null,
+  };
+  return req;
+}
+
+/** The message the gateway sends into the isolate (runtime/src/isolate/plugin-middleware.ts `encodeRequest`). */
+function encode(req: PreparedRequest): Record<string, unknown> {
+  return { s: req.state, c: req.claims, rq: { m: req.method, p: req.path, q: req.query, pa: req.params, ip: req.clientIp, rn: req.routeName, h: pairs(req.headers) } };
+}
+
+/**
+ * Load a plugin the way the gateway does — validate `options` with its schema (after a JSON
+ * round trip) — and return a harness that runs its hooks. Throws {@link PluginOptionsError} with
+ * every issue when the options are rejected.
+ * @example
+ * import assert from 'node:assert/strict';
+ * import { it } from 'node:test';
+ * import { testPlugin } from '@isogate/sdk/testing';
+ * import plugin from './index.ts';
+ *
+ * it('adds the header', async () => {
+ *   const t = await testPlugin(plugin, { name: 'x-a', value: '1' });
+ *   const out = await t.request({ path: '/orders/7' });
+ *   assert.equal(out.forwarded?.headers['x-a'], '1');
+ * });
+ */
+export async function testPlugin<Schema extends StandardSchemaV1 | undefined>(
+  plugin: Plugin<Schema>,
+  options?: OptionsInputOf<Schema>,
+  settings: TestPluginSettings = {},
+): Promise<PluginTester<Schema>> {
+  const rt: HookRuntime = createHookRuntime();
+  const manifest = JSON.parse(rt.register(plugin)) as { name: string; sdkVersion: unknown; hooks: string[] };
+  if (!sdkCompatible(manifest.sdkVersion)) {
+    throw new TypeError(`plugin "${manifest.name}" was built for @isogate/sdk ${String(manifest.sdkVersion)}, this SDK is ${SDK_VERSION}`);
+  }
+  const configured = JSON.parse(await rt.configure(JSON.stringify(options ?? {}))) as { ok: boolean; issues?: { path: string[]; message: string }[] };
+  if (!configured.ok) throw new PluginOptionsError(manifest.name, configured.issues ?? []);
+  const wallMs = settings.wallMs ?? 1_000;
+
+  async function call(hook: 'onRequest' | 'onResponse', message: Record<string, unknown>): Promise<HookOutput> {
+    const first = rt.call(hook, JSON.stringify(message));
+    if (first.charCodeAt(0) !== 0) return JSON.parse(first) as HookOutput;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      const text = await Promise.race([
+        rt.settle(Number(first.slice(1))),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new HookResultError('deadline', `hook ${hook} exceeded its ${wallMs} ms deadline`)), wallMs);
+        }),
+      ]);
+      return JSON.parse(text) as HookOutput;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  return {
+    plugin,
+
+    async request(init: TestRequestInit = {}): Promise<RequestOutcome> {
+      const req = prepare(init);
+      const forwarded: ForwardedRequest = { path: req.path, query: req.query, headers: req.headers };
+      if (!manifest.hooks.includes('onRequest')) return { forwarded, state: jsonCopy(req.state), logs: [] };
+      const out = await call('onRequest', encode(req));
+      const result = { state: out.s ?? jsonCopy(req.state), logs: logEntries(out) };
+      return withLogs(result.logs, () => {
+        if (out.r) return { ...result, response: directResponse(out.r) };
+        if (out.p !== undefined) {
+          const normalized = normalizePath(out.p);
+          if (!normalized.ok) throw new HookResultError('bad-result', `path ${JSON.stringify(out.p)} is not acceptable: ${normalized.reason}`);
+          forwarded.path = normalized.path;
+        }
+        if (out.q !== undefined) forwarded.query = out.q.replace(/^\?/, '').replace(/[#\s]/g, encodeURIComponent);
+        if (out.h) forwarded.headers = headerMap(out.h);
+        return { ...result, forwarded };
+      });
+    },
+
+    async response(resInit: TestResponseInit = {}, init: TestRequestInit = {}): Promise<ResponseOutcome> {
+      const req = prepare(init);
+      const status = resInit.status ?? 200;
+      const headers = incomingHeaders(resInit.headers);
+      if (!manifest.hooks.includes('onResponse')) return { status, headers, state: jsonCopy(req.state), logs: [] };
+      const message = encode(req);
+      message['rs'] = { st: status, h: pairs(headers) };
+      const out = await call('onResponse', message);
+      const result: ResponseOutcome = { status, headers, state: out.s ?? jsonCopy(req.state), logs: logEntries(out) };
+      if (typeof out.st === 'number' && Number.isInteger(out.st) && out.st >= 200 && out.st <= 599) result.status = out.st;
+      return withLogs(result.logs, () => {
+        if (out.rh) result.headers = headerMap(out.rh);
+        return result;
+      });
+    },
+  };
+}
+
+/** The gateway's rule: same major, and the same minor while the major is 0. */
+function sdkCompatible(pluginSdk: unknown): boolean {
+  if (typeof pluginSdk !== 'string') return false;
+  const [maj, min] = pluginSdk.split('.').map(Number);
+  const [hostMaj, hostMin] = SDK_VERSION.split('.').map(Number);
+  return maj === hostMaj && (hostMaj !== 0 || min === hostMin);
+}
