@@ -10,11 +10,13 @@ export const ERRORS = {
   UNDERSCORE_HEADER: { status: 400, message: 'header names with underscores are not accepted' },
   REQUEST_TIMEOUT: { status: 408, message: 'request was not received in time' },
   BODY_TOO_LARGE: { status: 413, message: 'request body is too large' },
+  BAD_JSON: { status: 400, message: 'request body is not valid JSON' },
   URI_TOO_LONG: { status: 414, message: 'request target is too long' },
   HEADERS_TOO_LARGE: { status: 431, message: 'request header fields are too large or too many' },
   INTERNAL: { status: 500, message: 'internal gateway error' },
   PLUGIN_FAILED: { status: 500, message: 'a plugin failed while handling the request' },
   UPSTREAM_UNAVAILABLE: { status: 502, message: 'upstream is unavailable' },
+  UPSTREAM_RESPONSE_TOO_LARGE: { status: 502, message: 'upstream response is too large for this route' },
   DRAINING: { status: 503, message: 'gateway is shutting down' },
   UPSTREAM_TIMEOUT: { status: 504, message: 'upstream did not answer in time' },
 } as const satisfies Record<string, { status: number; message: string }>;

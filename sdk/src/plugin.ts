@@ -35,10 +35,12 @@ export interface PluginRequest {
   readonly routeName: string;
   readonly headers: PluginHeaders;
   /**
-   * The body, only when the plugin declared `requestBody`: a string for `'text'`, the parsed
-   * value for `'json'` (undefined when the body is empty), bytes for `'bytes'`.
+   * The body, in `onRequest` only and only when the plugin declared `requestBody`: a string for
+   * `'text'`, the parsed value for `'json'` (undefined when empty), a Uint8Array for `'bytes'`;
+   * undefined for a compressed body with 'text'/'json'. Edit in place or assign: a string is sent
+   * as is, bytes as bytes, null/undefined as no body, anything else as JSON.
    */
-  readonly body?: unknown;
+  body?: unknown;
 }
 
 /**
@@ -50,6 +52,10 @@ export interface PluginRequest {
 export interface PluginResponse {
   status: number;
   readonly headers: PluginHeaders;
+  /**
+   * Present only when the plugin declared `responseBody` (undefined for invalid JSON or a
+   * compressed body with 'text'/'json'). Assign to replace what the client receives.
+   */
   body?: unknown;
 }
 

@@ -1,8 +1,22 @@
 import type { Logger } from 'pino';
 import type { GatewayRequest, GatewayResponse, HeaderMap, Middleware } from '../chain/types.ts';
+import { Readable } from 'node:stream';
 import { discardBody } from '../chain/discard-body.ts';
+import { GatewayError } from '../errors.ts';
 import { errorResponse } from '../gateway.ts';
+import { toGatewayError } from '../proxy/upstream-errors.ts';
 import { normalizePath } from '../router/normalize-path.ts';
+import {
+  BodyTooLargeError,
+  bodyFragment,
+  declaredTooLarge,
+  isIdentityEncoded,
+  readBounded,
+  replacedBytes,
+  replayBody,
+  resolveMaxBodyBytes,
+  type BodyKind,
+} from './buffer-body.ts';
 import { PluginFailure, type PluginHost } from './plugin-host.ts';
 
 /** Plugin-visible per-request state lives here in `req.state`, as JSON values shared by all plugins. */
@@ -18,6 +32,10 @@ interface HookOutput {
   h?: [string, string][];
   st?: number;
   rh?: [string, string][];
+  /** The request body the plugin put in place (see replacedBytes). */
+  b?: unknown;
+  /** The response body the plugin put in place. */
+  rb?: unknown;
   r?: { status?: unknown; headers?: unknown; body?: unknown };
 }
 
@@ -54,6 +72,79 @@ function encodeRequest(req: GatewayRequest, state: Record<string, unknown>): Rec
   };
 }
 
+/**
+ * The hook message as one JSON string. A body's fragment is spliced in as the top-level field
+ * `field` rather than put in the object first: a 'json' fragment is the body's own (validated)
+ * text, so the isolate's single parse of the message builds the value.
+ */
+function message(input: Record<string, unknown>, field: 'qb' | 'sb', fragment: string | undefined): string {
+  const json = JSON.stringify(input);
+  return fragment === undefined ? json : `${json.slice(0, -1)},"${field}":${fragment}}`;
+}
+
+/** A body as handed to a hook: its fragment (none when the hook does not get it) and where the body is now. */
+interface Prepared {
+  fragment: string | undefined;
+  /** The body the gateway holds in memory and forwards from there; null when there is none or it still streams. */
+  held: Buffer | null;
+  /** Whether the original body is still an unread stream (a coded body the hook was not given). */
+  streaming: boolean;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function bodyKind(declared: unknown): BodyKind | null {
+  return declared === 'text' || declared === 'json' || declared === 'bytes' ? declared : null;
+}
+
+function isResponse(value: Prepared | GatewayResponse): value is GatewayResponse {
+  return 'status' in value;
+}
+
+/** Forward `bytes` instead of the client's stream, with a length that matches them. */
+function forwardRequestBody(req: GatewayRequest, bytes: Buffer): void {
+  req.body = bytes.byteLength === 0 ? null : replayBody(bytes);
+  req.headers['content-length'] = String(bytes.byteLength);
+  delete req.headers['transfer-encoding'];
+}
+
+/** Read and drop a client body nobody will forward, so its connection is not left stuck mid-request. */
+function drain(body: Readable | null): void {
+  if (body === null || body.destroyed) return;
+  body.on('error', () => {});
+  body.resume();
+}
+
+/** A response body's fragment; a 'json' body that does not parse reaches the hook as `undefined`. */
+function responseFragment(kind: BodyKind, bytes: Uint8Array): string | undefined {
+  try {
+    return bodyFragment(kind, bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Statuses whose responses never have a body, so no Content-Length either. */
+function bodyless(status: number): boolean {
+  return status < 200 || status === 204 || status === 304;
+}
+
+/** Fields that describe bytes the plugin replaced: stale once the body is new. */
+const STALE_WITH_NEW_BODY = ['content-length', 'etag', 'content-md5'];
+
+/**
+ * Put a replaced body's representation headers right. Text and JSON were only ever handed over
+ * in identity coding, so what comes back is identity too; bytes are the coded representation as
+ * it was sent, and the plugin keeps or changes `content-encoding` itself.
+ */
+function fitHeaders(headers: HeaderMap, kind: BodyKind, length: number, json: boolean, withLength: boolean): void {
+  for (const name of STALE_WITH_NEW_BODY) delete headers[name];
+  delete headers['transfer-encoding'];
+  if (kind !== 'bytes') delete headers['content-encoding'];
+  if (json) headers['content-type'] ??= 'application/json; charset=utf-8';
+  if (withLength) headers['content-length'] = String(length);
+}
+
 function directResponse(r: NonNullable<HookOutput['r']>, plugin: string): GatewayResponse {
   const status = r.status;
   if (typeof status !== 'number' || !Number.isInteger(status) || status < 200 || status > 599) {
@@ -74,12 +165,91 @@ function directResponse(r: NonNullable<HookOutput['r']>, plugin: string): Gatewa
  * JSON crossing into the plugin's isolate. Only the hooks the plugin defines are called. On a
  * failure the policy decides: fail-closed answers a coded 500 (the plugin's message goes to the
  * log, never to the client); fail-open logs and goes on as if the hook had done nothing.
+ *
+ * Bodies stream through untouched unless the plugin declared `requestBody` / `responseBody` (and
+ * has the matching hook). Then, and only then, the body is buffered up to the plugin's
+ * `maxBodyBytes` and crosses with the hook's message: 'text' as a string, 'json' parsed, 'bytes'
+ * as base64 decoded to a Uint8Array in the isolate. Client errors (413 over the bound, 400 for a
+ * request that is not JSON) and the 502 for an oversized upstream body are answered whatever the
+ * failure policy: they are not the plugin's failures. The request body is given to onRequest
+ * only. Text and JSON are only given in identity coding; a gzip'd body streams on and the hook
+ * sees `undefined` (it may still replace it). A replaced body loses its stale Content-Length,
+ * ETag and Content-MD5 (and, for text/json, Content-Encoding) and gets its own length.
  */
 export function createPluginMiddleware(host: PluginHost, instanceName: string, policy: 'fail-closed' | 'fail-open', logger: Logger): Middleware {
   const { hooks, name } = host.manifest;
   const hasRequest = hooks.includes('onRequest');
   const hasResponse = hooks.includes('onResponse');
+  // A body is only ever buffered for a hook that will see it; everything else streams.
+  const requestKind = hasRequest ? bodyKind(host.manifest.requestBody) : null;
+  const responseKind = hasResponse ? bodyKind(host.manifest.responseBody) : null;
+  const maxBytes = resolveMaxBodyBytes(host.manifest.maxBodyBytes);
   const log = logger.child({ plugin: instanceName });
+
+  if (hasRequest && host.manifest.requestBody !== null && requestKind === null) log.warn({ requestBody: host.manifest.requestBody }, 'unknown requestBody kind; the body is not given to the plugin');
+  if (hasResponse && host.manifest.responseBody !== null && responseKind === null) log.warn({ responseBody: host.manifest.responseBody }, 'unknown responseBody kind; the body is not given to the plugin');
+
+  /**
+   * Buffer the request body for onRequest, or answer for the client: 413 over the bound (before
+   * reading when Content-Length says so), 400 for a 'json' body that is not JSON. A buffered body
+   * is forwarded from memory from now on, whatever the hook does or if it fails.
+   */
+  const prepareRequest = async (req: GatewayRequest, kind: BodyKind): Promise<Prepared | GatewayResponse> => {
+    const body = req.body;
+    if (body === null) return { fragment: bodyFragment(kind, EMPTY), held: null, streaming: false };
+    if (kind !== 'bytes' && !isIdentityEncoded(req.headers)) return { fragment: undefined, held: null, streaming: true };
+    if (declaredTooLarge(req.headers, maxBytes)) return errorResponse('BODY_TOO_LARGE');
+    let bytes: Buffer;
+    try {
+      bytes = await readBounded(body, maxBytes);
+    } catch (err) {
+      if (err instanceof BodyTooLargeError) return errorResponse('BODY_TOO_LARGE');
+      // The server-wide limit, counted as a chunked body streamed.
+      if (err instanceof GatewayError) return errorResponse(err.key);
+      throw err; // the client went away; the gateway answers nobody
+    }
+    let fragment: string | undefined;
+    try {
+      fragment = bodyFragment(kind, bytes);
+    } catch {
+      return errorResponse('BAD_JSON');
+    }
+    forwardRequestBody(req, bytes);
+    return { fragment, held: bytes, streaming: false };
+  };
+
+  /**
+   * Buffer the response body for onResponse. Over the bound the upstream body is thrown away and
+   * the client gets a coded 502. A coded (gzip…) body for 'text'/'json' is not buffered at all.
+   */
+  const prepareResponse = async (req: GatewayRequest, res: GatewayResponse, kind: BodyKind): Promise<Prepared | GatewayResponse> => {
+    const body = res.body;
+    const given = kind === 'bytes' || isIdentityEncoded(res.headers);
+    if (body instanceof Readable) {
+      if (!given) return { fragment: undefined, held: null, streaming: true };
+      // A HEAD answer or a 204/304 has no body whatever its Content-Length says.
+      if (req.method !== 'HEAD' && !bodyless(res.status) && declaredTooLarge(res.headers, maxBytes)) {
+        discardBody(body);
+        return errorResponse('UPSTREAM_RESPONSE_TOO_LARGE');
+      }
+      let bytes: Buffer;
+      try {
+        bytes = await readBounded(body, maxBytes);
+      } catch (err) {
+        discardBody(body);
+        if (err instanceof BodyTooLargeError) return errorResponse('UPSTREAM_RESPONSE_TOO_LARGE');
+        // A client that left is not an upstream failure: let the gateway treat it as such.
+        if (req.signal.aborted) throw err;
+        throw toGatewayError(err);
+      }
+      res.body = bytes;
+      return { fragment: responseFragment(kind, bytes), held: bytes, streaming: false };
+    }
+    // Already in memory (an inner middleware answered): the same bound applies to what crosses.
+    const bytes = body === null ? EMPTY : typeof body === 'string' ? Buffer.from(body) : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    if (bytes.byteLength > maxBytes) return errorResponse('UPSTREAM_RESPONSE_TOO_LARGE');
+    return { fragment: given ? responseFragment(kind, bytes) : undefined, held: bytes, streaming: false };
+  };
 
   const emit = (out: HookOutput) => {
     if (!out.l) return;
@@ -99,8 +269,16 @@ export function createPluginMiddleware(host: PluginHost, instanceName: string, p
     async function userPlugin(req: GatewayRequest): Promise<GatewayResponse> {
       const state = (req.state[PLUGIN_STATE] as Record<string, unknown> | undefined) ?? {};
       if (hasRequest) {
+        let prepared: Prepared | null = null;
+        if (requestKind) {
+          const outcome = await prepareRequest(req, requestKind);
+          if (isResponse(outcome)) return outcome;
+          prepared = outcome;
+        }
         try {
-          const out = JSON.parse(await host.call('onRequest', JSON.stringify(encodeRequest(req, state)))) as HookOutput;
+          const input = encodeRequest(req, state);
+          if (requestKind) (input['rq'] as Record<string, unknown>)['k'] = requestKind;
+          const out = JSON.parse(await host.call('onRequest', message(input, 'qb', prepared?.fragment))) as HookOutput;
           emit(out);
           if (out.s) req.state[PLUGIN_STATE] = out.s;
           if (out.r) return directResponse(out.r, name);
@@ -110,7 +288,18 @@ export function createPluginMiddleware(host: PluginHost, instanceName: string, p
             req.path = normalized.path;
           }
           if (out.q !== undefined) req.query = out.q.replace(/^\?/, '').replace(/[#\s]/g, encodeURIComponent);
+          const replaced = requestKind && out.b !== undefined ? replacedBytes(out.b) : null;
+          if (requestKind && out.b !== undefined && !replaced) throw new PluginFailure(name, 'bad-result', 'unreadable request body');
           if (out.h) req.headers = headerMap(out.h, name);
+          if (replaced && requestKind) {
+            if (prepared?.streaming) drain(req.body);
+            forwardRequestBody(req, replaced.bytes);
+            fitHeaders(req.headers, requestKind, replaced.bytes.byteLength, replaced.json, true);
+          } else if (out.h && prepared?.held) {
+            // The plugin rewrote the header list: the length of the body we hold stays the truth.
+            req.headers['content-length'] = String(prepared.held.byteLength);
+            delete req.headers['transfer-encoding'];
+          }
         } catch (err) {
           const answer = failed(err, 'onRequest');
           if (answer) return answer;
@@ -118,14 +307,27 @@ export function createPluginMiddleware(host: PluginHost, instanceName: string, p
       }
       const res = await next(req);
       if (!hasResponse || res.upgradeSocket) return res;
+      let prepared: Prepared | null = null;
+      if (responseKind) {
+        const outcome = await prepareResponse(req, res, responseKind);
+        if (isResponse(outcome)) return outcome;
+        prepared = outcome;
+      }
       try {
         const input = encodeRequest(req, (req.state[PLUGIN_STATE] as Record<string, unknown> | undefined) ?? {});
-        input['rs'] = { st: res.status, h: pairs(res.headers) };
-        const out = JSON.parse(await host.call('onResponse', JSON.stringify(input))) as HookOutput;
+        input['rs'] = responseKind ? { st: res.status, h: pairs(res.headers), k: responseKind } : { st: res.status, h: pairs(res.headers) };
+        const out = JSON.parse(await host.call('onResponse', message(input, 'sb', prepared?.fragment))) as HookOutput;
         emit(out);
+        const replaced = responseKind && out.rb !== undefined ? replacedBytes(out.rb) : null;
+        if (responseKind && out.rb !== undefined && !replaced) throw new PluginFailure(name, 'bad-result', 'unreadable response body');
         if (out.s) req.state[PLUGIN_STATE] = out.s;
         if (typeof out.st === 'number' && Number.isInteger(out.st) && out.st >= 200 && out.st <= 599) res.status = out.st;
         if (out.rh) res.headers = headerMap(out.rh, name);
+        if (replaced && responseKind) {
+          discardBody(res.body);
+          res.body = replaced.bytes;
+          fitHeaders(res.headers, responseKind, replaced.bytes.byteLength, replaced.json, !bodyless(res.status));
+        }
         return res;
       } catch (err) {
         const answer = failed(err, 'onResponse');
