@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import type { Logger } from 'pino';
@@ -13,7 +14,7 @@ import { PluginHost, PluginOptionsError as HostOptionsError } from '../../runtim
 import { normalizePath as runtimeNormalizePath } from '../../runtime/src/router/normalize-path.ts';
 import { normalizePath } from './internal/normalize-path.ts';
 import { definePlugin, type Plugin } from './plugin.ts';
-import { HookResultError, PluginOptionsError, testPlugin, type RequestOutcome, type TestRequestInit } from './testing.ts';
+import { HookResultError, PluginOptionsError, testPlugin, type RequestOutcome, type TestBody, type TestRequestInit, type TestResponseInit } from './testing.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const examples = path.join(root, 'examples/plugins');
@@ -232,13 +233,9 @@ describe('testPlugin: response', () => {
   });
 });
 
-describe('the SDK copy of normalizePath', () => {
-  it('agrees with the runtime on a corpus of paths', () => {
-    const corpus = [
-      '/', '', 'x', '/a/b', '/a//b', '/a/./b', '/a/../../b', '/a/b/', '/a/b/..', '/%41%62', '/%2F', '/%2f', '/%5C', '/%00', '/%2e%2e/x',
-      '/%', '/%zz', '/caf%C3%A9', '/%C3', '/a b', '/a\\b', '/a?b', '/a#b', '/é', '/a/%7e/%7E', '/.', '/..', '//', '/a/.hidden', '/a%20b',
-    ];
-    for (const p of corpus) assert.deepEqual(normalizePath(p), runtimeNormalizePath(p), p);
+describe('normalizePath', () => {
+  it('is one implementation: the runtime re-exports the SDK’s', () => {
+    assert.equal(runtimeNormalizePath, normalizePath);
   });
 });
 
@@ -325,14 +322,40 @@ export default definePlugin({
 `;
 
 interface Observed {
-  /** What reached the upstream, or null. */
-  forwarded: { path: string; query: string; headers: HeaderMap } | null;
-  /** What the client got: a coded failure, or status + headers (+ body text). */
-  client: 'failed' | { status: number; headers: HeaderMap; text: string | null };
+  /** What reached the upstream (its body as base64, '' for none), or null. */
+  forwarded: { path: string; query: string; headers: HeaderMap; body: string } | null;
+  /**
+   * What the client got: a coded plugin failure, a coded answer of the gateway's own (413, 400,
+   * 502 for bodies), or status + headers + body (base64, null for none).
+   */
+  client: 'failed' | `gateway ${number}` | { status: number; headers: HeaderMap; body: string | null };
   logs: { level: string; message: string; fields?: unknown }[];
 }
 
-const UPSTREAM: GatewayResponse = { status: 200, headers: { server: 'upstream/1', 'set-cookie': ['a=1', 'b=2'], 'content-type': 'text/plain' }, body: 'ok' };
+const UPSTREAM: TestResponseInit = { status: 200, headers: { server: 'upstream/1', 'set-cookie': ['a=1', 'b=2'], 'content-type': 'text/plain' }, body: 'ok' };
+
+/** The bytes a harness body stands for, as the gateway would receive them. */
+function bytesOf(body: TestBody | undefined): Buffer | null {
+  if (body === undefined || body === null) return null;
+  if (typeof body === 'string') return Buffer.from(body);
+  if (body instanceof Uint8Array) return Buffer.from(body);
+  return Buffer.from(JSON.stringify(body));
+}
+
+async function readAll(body: GatewayRequest['body'] | GatewayResponse['body']): Promise<Buffer | null> {
+  if (body === null) return null;
+  if (typeof body === 'string') return Buffer.from(body);
+  if (!(body instanceof Readable)) return Buffer.from(body);
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) chunks.push(Buffer.from(chunk as Uint8Array));
+  return Buffer.concat(chunks);
+}
+
+function lowerCased(headers: Record<string, string | string[]> = {}): HeaderMap {
+  const out: HeaderMap = {};
+  for (const [k, v] of Object.entries(headers)) out[k.toLowerCase()] = v;
+  return out;
+}
 
 function capturingLogger(entries: Observed['logs']): Logger {
   const at = (level: string) => (obj: Record<string, unknown>, message: string) => {
@@ -345,44 +368,58 @@ function capturingLogger(entries: Observed['logs']): Logger {
   return logger as unknown as Logger;
 }
 
-async function throughGateway(host: PluginHost, init: TestRequestInit): Promise<Observed> {
+/** The request through the real chain middleware and isolate; the upstream answers `upstreamRes` as a stream. */
+async function throughGateway(host: PluginHost, init: TestRequestInit, upstreamRes: TestResponseInit = UPSTREAM): Promise<Observed> {
   const logs: Observed['logs'] = [];
   let forwarded: Observed['forwarded'] = null;
   const upstream: Handler = async (req) => {
-    forwarded = { path: req.path, query: req.query, headers: structuredClone(req.headers) };
-    return { ...UPSTREAM, headers: structuredClone(UPSTREAM.headers) };
+    const sent = await readAll(req.body);
+    forwarded = { path: req.path, query: req.query, headers: structuredClone(req.headers), body: sent?.toString('base64') ?? '' };
+    const bytes = bytesOf(upstreamRes.body);
+    return { status: upstreamRes.status ?? 200, headers: lowerCased(upstreamRes.headers), body: bytes === null ? null : Readable.from([bytes], { objectMode: false }) };
   };
   const handler = compose([{ name: 'contract', middleware: createPluginMiddleware(host, 'contract', 'fail-closed', capturingLogger(logs)) }], upstream);
-  const headers: HeaderMap = {};
-  for (const [k, v] of Object.entries(init.headers ?? {})) headers[k.toLowerCase()] = v;
+  const body = bytesOf(init.body);
   const req: GatewayRequest = {
-    method: init.method ?? 'GET', path: init.path ?? '/', query: init.query ?? '', headers, params: init.params ?? {}, clientIp: init.clientIp ?? '127.0.0.1',
-    remoteAddress: '127.0.0.1', fromTrustedProxy: false, protocol: 'http', body: null, signal: new AbortController().signal,
+    method: init.method ?? 'GET', path: init.path ?? '/', query: init.query ?? '', headers: lowerCased(init.headers), params: init.params ?? {}, clientIp: init.clientIp ?? '127.0.0.1',
+    remoteAddress: '127.0.0.1', fromTrustedProxy: false, protocol: 'http', body: body === null ? null : Readable.from([body], { objectMode: false }), signal: new AbortController().signal,
     route: { name: init.routeName ?? init.path ?? '/' } as GatewayRequest['route'], state: init.claims ? { [CLAIMS]: init.claims } : {}, upgrade: false,
   };
   const res = await handler(req);
-  const text = res.body === null ? null : String(res.body);
-  if (res.status === 500 && text?.includes('ISOGATE_ERR_PLUGIN_FAILED')) return { forwarded, client: 'failed', logs };
-  return { forwarded, client: { status: res.status, headers: res.headers, text }, logs };
+  const sent = await readAll(res.body);
+  const code = /ISOGATE_ERR_[A-Z_]+/.exec(sent?.toString() ?? '')?.[0];
+  if (res.status === 500 && code === 'ISOGATE_ERR_PLUGIN_FAILED') return { forwarded, client: 'failed', logs };
+  if (code) return { forwarded, client: `gateway ${res.status}`, logs };
+  return { forwarded, client: { status: res.status, headers: res.headers, body: sent?.toString('base64') ?? null }, logs };
 }
 
-async function throughHarness(t: Awaited<ReturnType<typeof testPlugin>>, init: TestRequestInit): Promise<Observed> {
+/** The gateway's own answer the harness announces by throwing (a body over the bound, not JSON). */
+function gatewayAnswer(err: unknown): Observed['client'] | null {
+  const status = err instanceof TypeError ? /the gateway would answer (\d{3})/.exec(err.message)?.[1] : undefined;
+  return status === undefined ? null : `gateway ${Number(status)}`;
+}
+
+async function throughHarness(t: Awaited<ReturnType<typeof testPlugin>>, init: TestRequestInit, upstreamRes: TestResponseInit = UPSTREAM): Promise<Observed> {
   let out: RequestOutcome;
   try {
     out = await t.request(init);
   } catch (err) {
-    return { forwarded: null, client: 'failed', logs: err instanceof HookResultError ? err.logs : [] };
+    return { forwarded: null, client: gatewayAnswer(err) ?? 'failed', logs: err instanceof HookResultError ? err.logs : [] };
   }
   const logs = [...out.logs];
-  if (out.response) return { forwarded: null, client: { status: out.response.status, headers: out.response.headers, text: out.response.text }, logs };
-  const forwarded = out.forwarded;
+  if (out.response) {
+    const text = out.response.text;
+    return { forwarded: null, client: { status: out.response.status, headers: out.response.headers, body: text === null ? null : Buffer.from(text).toString('base64') }, logs };
+  }
+  const { body: sent, text: _text, ...rest } = out.forwarded;
+  const forwarded = { ...rest, body: sent ? Buffer.from(sent).toString('base64') : '' };
   try {
-    const res = await t.response(UPSTREAM as { status: number; headers: HeaderMap }, { ...init, ...forwarded, state: out.state });
+    const res = await t.response(upstreamRes, { ...init, ...rest, body: undefined, state: out.state });
     logs.push(...res.logs);
-    return { forwarded, client: { status: res.status, headers: res.headers, text: 'ok' }, logs };
+    return { forwarded, client: { status: res.status, headers: res.headers, body: res.body ? Buffer.from(res.body).toString('base64') : null }, logs };
   } catch (err) {
     if (err instanceof HookResultError) logs.push(...err.logs);
-    return { forwarded, client: 'failed', logs };
+    return { forwarded, client: gatewayAnswer(err) ?? 'failed', logs };
   }
 }
 
@@ -453,4 +490,148 @@ describe('contract: the harness runs a plugin like the gateway', () => {
       assert.deepEqual(tested, gateway);
     });
   }
+});
+
+// Bodies: one fixture per declared kind, run through both sides with bodies both ways.
+const bodyFixture = (kind: 'text' | 'json' | 'bytes') => `import { definePlugin } from '@isogate/sdk';
+const show = (v: unknown) => v instanceof Uint8Array ? 'bytes:' + Array.from(v).join(',') : v === undefined ? 'undefined' : typeof v + ':' + JSON.stringify(v);
+export default definePlugin({
+  name: 'contract-${kind}',
+  version: '1.0.0',
+  requestBody: '${kind}',
+  responseBody: '${kind}',
+  maxBodyBytes: 64,
+  onRequest(req) {
+    const c = req.headers.get('x-case') ?? '';
+    if (c !== 'quiet') req.headers.set('x-seen', show(req.body));
+    if (c === 'replace-text') req.body = 'replaced é';
+    if (c === 'replace-json') req.body = { replaced: true, n: [1, 2] };
+    if (c === 'replace-bytes') req.body = new Uint8Array([0, 255, 1, 128]);
+    if (c === 'edit' && req.body instanceof Uint8Array) req.body[0] = 122;
+    if (c === 'edit' && req.body !== null && typeof req.body === 'object' && !(req.body instanceof Uint8Array)) (req.body as Record<string, unknown>)['added'] = 1;
+    if (c === 'same') req.body = req.body instanceof Uint8Array ? new Uint8Array(req.body) : JSON.parse(JSON.stringify(req.body ?? null)) ?? undefined;
+    if (c === 'clear') req.body = null;
+    if (c === 'echo') return { status: 200, body: { got: show(req.body) } };
+  },
+  onResponse(res, req) {
+    const c = req.headers.get('x-case') ?? '';
+    res.headers.set('x-res-seen', show(res.body));
+    if (c === 'res-text') res.body = 'réplaced';
+    if (c === 'res-json') res.body = [{ a: 1 }, null];
+    if (c === 'res-bytes') res.body = new Uint8Array([7, 0, 255]);
+    if (c === 'res-edit' && res.body instanceof Uint8Array) res.body[1] = 0;
+    if (c === 'res-edit' && res.body !== null && typeof res.body === 'object' && !(res.body instanceof Uint8Array)) (res.body as Record<string, unknown>)['added'] = true;
+    if (c === 'res-clear') res.body = undefined;
+    if (c === 'res-204') {
+      res.status = 204;
+      res.body = 'gone';
+    }
+  },
+});
+`;
+
+describe('contract: bodies go through the harness like through the gateway', () => {
+  const kinds = ['text', 'json', 'bytes'] as const;
+  let dir: string;
+  const hosts = new Map<string, PluginHost>();
+  const harnesses = new Map<string, Awaited<ReturnType<typeof testPlugin>>>();
+  const limits = { memoryMb: 32, cpuMs: 200, wallMs: 1_000 };
+
+  before(async () => {
+    dir = await fs.mkdtemp(path.join(import.meta.dirname, '..', '.tmp-contract-body-'));
+    for (const kind of kinds) {
+      const file = path.join(dir, `contract-${kind}.ts`);
+      await fs.writeFile(file, bodyFixture(kind));
+      hosts.set(kind, await PluginHost.create(`contract-${kind}`, await bundlePlugin(file), {}, limits, capturingLogger([])));
+      harnesses.set(kind, await testPlugin(((await import(pathToFileURL(file).href)) as { default: Plugin }).default));
+    }
+  });
+  after(async () => {
+    for (const host of hosts.values()) host.dispose();
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  const bodies = {
+    text: { body: 'héllo wörld', headers: { 'content-type': 'text/plain; charset=utf-8' }, upstream: 'upstream ✓' },
+    json: { body: '{ "a" : [1, 2], "s": "é" }', headers: { 'content-type': 'application/json' }, upstream: '{"u":1,"list":[1,2]}' },
+    bytes: { body: new Uint8Array([1, 2, 3, 250, 0]), headers: { 'content-type': 'application/octet-stream' }, upstream: new Uint8Array([9, 8, 7, 0, 255]) },
+  };
+  type Case = { req?: Partial<TestRequestInit>; res?: Partial<TestResponseInit>; only?: (typeof kinds)[number][] };
+  const cases: Record<string, Case> = {
+    unchanged: {},
+    quiet: {},
+    'no-body': { req: { body: undefined } },
+    'empty-body': { req: { body: '' } },
+    'replace-text': {},
+    'replace-json': {},
+    'replace-bytes': {},
+    edit: {},
+    same: {},
+    clear: {},
+    echo: {},
+    'as-object': { req: { body: { a: 1, nested: { b: [true] } } }, only: ['json'] },
+    'chunked-header': { req: { headers: { 'transfer-encoding': 'chunked' } } },
+    compressed: { req: { headers: { 'content-encoding': 'gzip' } }, res: { headers: { 'content-encoding': 'gzip', 'content-length': '5' } } },
+    'bad-json': { req: { body: '{"a":' }, only: ['json'] },
+    'too-large': { req: { body: 'x'.repeat(65) } },
+    'res-text': { res: { headers: { 'content-md5': 'x' } } },
+    'res-json': {},
+    'declared-too-large': { req: { headers: { 'content-length': '99' } }, res: { headers: { 'content-length': '99' } } },
+    'res-bytes': {},
+    'res-edit': {},
+    'res-clear': {},
+    'res-204': {},
+    'res-bad-json': { res: { body: '{oops' }, only: ['json', 'text'] },
+    'res-empty': { res: { body: undefined } },
+    'res-too-large': { res: { body: 'y'.repeat(65) } },
+  };
+  for (const kind of kinds) {
+    for (const [name, c] of Object.entries(cases)) {
+      if (c.only && !c.only.includes(kind)) continue;
+      it(`${kind}: case "${name}"`, async () => {
+        const b = bodies[kind];
+        const init: TestRequestInit = { method: 'POST', path: '/items', body: b.body, ...c.req, headers: { 'x-case': name, ...b.headers, ...c.req?.headers } };
+        const upstreamBody = c.res && 'body' in c.res ? c.res.body : b.upstream;
+        const length = bytesOf(upstreamBody)?.length;
+        const upstream: TestResponseInit = {
+          status: 200,
+          body: upstreamBody,
+          headers: { 'content-type': b.headers['content-type'], etag: '"v1"', ...(length === undefined ? {} : { 'content-length': String(length) }), ...c.res?.headers },
+        };
+        const gateway = await throughGateway(hosts.get(kind)!, init, upstream);
+        const tested = await throughHarness(harnesses.get(kind)!, init, upstream);
+        assert.deepEqual(tested, gateway);
+      });
+    }
+  }
+
+  it('reports bodies as bytes and text, decoded like the gateway decodes them', async () => {
+    const json = harnesses.get('json')!;
+    const out = await json.request({ headers: { 'x-case': 'replace-json' }, body: { a: 1 } });
+    assert.equal(out.forwarded?.text, '{"replaced":true,"n":[1,2]}');
+    assert.deepEqual(out.forwarded?.body, new TextEncoder().encode('{"replaced":true,"n":[1,2]}'));
+    assert.equal(out.forwarded?.headers['content-type'], 'application/json; charset=utf-8');
+    assert.equal(out.forwarded?.headers['content-length'], '27');
+    assert.equal(out.forwarded?.headers['x-seen'], 'object:{"a":1}');
+
+    const bytes = harnesses.get('bytes')!;
+    const res = await bytes.response({ body: new Uint8Array([1, 2, 3]) }, { headers: { 'x-case': 'res-edit' } });
+    assert.deepEqual(res.body, new Uint8Array([1, 0, 3]));
+    assert.equal(res.headers['x-res-seen'], 'bytes:1,2,3');
+    assert.equal(res.headers['content-length'], '3');
+
+    const text = harnesses.get('text')!;
+    const untouched = await text.response({ body: 'as is', headers: { 'content-length': '5' } }, { headers: { 'x-case': 'none' } });
+    assert.equal(untouched.text, 'as is');
+    assert.equal(untouched.headers['content-length'], '5');
+    await assert.rejects(text.request({ body: 'x'.repeat(65) }), /the gateway would answer 413/);
+    await assert.rejects(json.request({ body: '{' }), /the gateway would answer 400/);
+    await assert.rejects(text.response({ body: 'x'.repeat(65) }), /the gateway would answer 502/);
+  });
+
+  it('a plugin that declares no body still forwards the body it never sees', async () => {
+    const t = await testPlugin(definePlugin({ name: 'nb', version: '1.0.0', onRequest: (req) => req.headers.set('x-body', String(req.body)) }));
+    const out = await t.request({ body: 'kept', headers: { 'content-length': '4' } });
+    assert.deepEqual(out.forwarded, { path: '/', query: '', headers: { 'content-length': '4', 'x-body': 'undefined' }, body: new TextEncoder().encode('kept'), text: 'kept' });
+  });
 });

@@ -9,10 +9,28 @@
  *
  * What it cannot reproduce: the isolate itself. Plugin code here runs in Node, so a plugin that
  * uses `process`, `fetch`, `crypto` or Node modules passes here and fails to build or run in the
- * gateway; the CPU and memory limits are not enforced (the wall-clock deadline is). Request and
- * response bodies are not handed to hooks yet (`req.body` / `res.body` stay undefined).
+ * gateway; the CPU and memory limits are not enforced (the wall-clock deadline is).
+ *
+ * Bodies follow the plugin's `requestBody` / `responseBody` declaration as in the gateway: a
+ * declared body is handed to the hook (a string for 'text', the parsed value for 'json', a
+ * Uint8Array for 'bytes'; `undefined` for a compressed 'text'/'json' body), and what goes on is
+ * reported as bytes (`body`) and UTF-8 text (`text`), with the gateway's header fix-ups.
  * @packageDocumentation
  */
+import {
+  bodyFragment,
+  bodyKind,
+  bodyless,
+  declaredTooLarge,
+  fitHeaders,
+  headerPairs as pairs,
+  hookMessage,
+  isIdentityEncoded,
+  replacedBytes,
+  resolveMaxBodyBytes,
+  responseFragment,
+  type HookOutput,
+} from './internal/hook-wire.ts';
 import { createHookRuntime, type HookRuntime } from './internal/hook-runtime.ts';
 import { normalizePath } from './internal/normalize-path.ts';
 import { SDK_VERSION } from './plugin.ts';
@@ -26,6 +44,16 @@ import type { StandardSchemaV1 } from './standard-schema.ts';
  * const headers: TestHeaderMap = { 'x-request-id': 'abc', 'set-cookie': ['a=1', 'b=2'] };
  */
 export type TestHeaderMap = Record<string, string | string[]>;
+
+/**
+ * A body to send: a string (its UTF-8 bytes; for a 'json' plugin, the JSON text), a Uint8Array
+ * (the bytes as they are) or any other JSON value (sent as its JSON text). `null` or leaving it
+ * out: no body. Use the form that matches what the plugin declared — a string for 'text', a
+ * value for 'json', bytes for 'bytes' — but any form is sent as the bytes it stands for.
+ * @example
+ * await t.request({ method: 'POST', headers: { 'content-type': 'application/json' }, body: { a: 1 } });
+ */
+export type TestBody = string | Uint8Array | number | boolean | object | null;
 
 /**
  * A request as the gateway would hand it to the plugin. Every field is optional.
@@ -51,6 +79,12 @@ export interface TestRequestInit {
   state?: Record<string, unknown>;
   /** Claims set by authentication. */
   claims?: Record<string, unknown>;
+  /**
+   * The request body. Handed to `onRequest` only if the plugin declared `requestBody` (then
+   * buffered up to `maxBodyBytes`: over it, or a 'json' body that is not JSON, the gateway answers
+   * 413 / 400 itself and the harness throws a TypeError saying so).
+   */
+  body?: TestBody;
 }
 
 /**
@@ -62,6 +96,12 @@ export interface TestResponseInit {
   /** Default 200. */
   status?: number;
   headers?: Record<string, string | string[]>;
+  /**
+   * The upstream's body. Handed to `onResponse` only if the plugin declared `responseBody` (over
+   * `maxBodyBytes` the gateway answers 502 itself and the harness throws a TypeError saying so;
+   * a 'json' body that is not JSON reaches the hook as `undefined`).
+   */
+  body?: TestBody;
 }
 
 /**
@@ -84,6 +124,10 @@ export interface ForwardedRequest {
   path: string;
   query: string;
   headers: TestHeaderMap;
+  /** The body that goes upstream (the plugin's replacement, or the original); absent without one. */
+  body?: Uint8Array;
+  /** `body` as UTF-8 text; absent without a body. */
+  text?: string;
 }
 
 /**
@@ -127,6 +171,10 @@ export type RequestOutcome = (OutcomeBase & { forwarded: ForwardedRequest; respo
 export interface ResponseOutcome extends OutcomeBase {
   status: number;
   headers: TestHeaderMap;
+  /** The body the client gets (the plugin's replacement, or the upstream's); absent without one. */
+  body?: Uint8Array;
+  /** `body` as UTF-8 text; absent without a body. */
+  text?: string;
 }
 
 /**
@@ -187,17 +235,6 @@ export class HookResultError extends Error {
   }
 }
 
-interface HookOutput {
-  s?: Record<string, unknown>;
-  l?: [string, string, unknown][];
-  p?: string;
-  q?: string;
-  h?: [string, string][];
-  st?: number;
-  rh?: [string, string][];
-  r?: { status?: unknown; headers?: unknown; body?: unknown };
-}
-
 // The gateway's checks on what a hook hands back (runtime/src/isolate/plugin-middleware.ts).
 const HEADER_NAME = /^[!#$%&'*+.^`|~0-9a-z-]+$/;
 const HEADER_VALUE = /^[^\r\n\0]*$/;
@@ -210,16 +247,6 @@ function headerMap(list: [string, string][]): TestHeaderMap {
     if (existing === undefined) out[name] = value;
     else if (Array.isArray(existing)) existing.push(value);
     else out[name] = [existing, value];
-  }
-  return out;
-}
-
-function pairs(headers: TestHeaderMap): [string, string][] {
-  const out: [string, string][] = [];
-  for (const name in headers) {
-    const value = headers[name]!;
-    if (Array.isArray(value)) for (const v of value) out.push([name, v]);
-    else out.push([name, value]);
   }
   return out;
 }
@@ -264,6 +291,23 @@ function withLogs<T>(logs: TestLogEntry[], apply: () => T): T {
     if (err instanceof HookResultError) err.logs = logs;
     throw err;
   }
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** The bytes a {@link TestBody} stands for; null for no body. */
+function bodyBytes(body: TestBody | undefined): Uint8Array | null {
+  if (body === undefined || body === null) return null;
+  if (typeof body === 'string') return new TextEncoder().encode(body);
+  if (body instanceof Uint8Array) return body;
+  return new TextEncoder().encode(JSON.stringify(body));
+}
+
+/** The bytes that go on, and their text, as outcome fields (none without a body). */
+function withBody<T extends object>(target: T, bytes: Uint8Array | null): T & { body?: Uint8Array; text?: string } {
+  if (bytes === null) return target;
+  const copy = new Uint8Array(bytes);
+  return Object.assign(target, { body: copy, text: new TextDecoder().decode(copy) });
 }
 
 function jsonCopy<T>(value: T): T {
@@ -326,16 +370,29 @@ export async function testPlugin<Schema extends StandardSchemaV1 | undefined>(
   settings: TestPluginSettings = {},
 ): Promise<PluginTester<Schema>> {
   const rt: HookRuntime = createHookRuntime();
-  const manifest = JSON.parse(rt.register(plugin)) as { name: string; sdkVersion: unknown; hooks: string[] };
+  const manifest = JSON.parse(rt.register(plugin)) as {
+    name: string;
+    sdkVersion: unknown;
+    hooks: string[];
+    requestBody: unknown;
+    responseBody: unknown;
+    maxBodyBytes: unknown;
+  };
   if (!sdkCompatible(manifest.sdkVersion)) {
     throw new TypeError(`plugin "${manifest.name}" was built for @isogate/sdk ${String(manifest.sdkVersion)}, this SDK is ${SDK_VERSION}`);
   }
   const configured = JSON.parse(await rt.configure(JSON.stringify(options ?? {}))) as { ok: boolean; issues?: { path: string[]; message: string }[] };
   if (!configured.ok) throw new PluginOptionsError(manifest.name, configured.issues ?? []);
   const wallMs = settings.wallMs ?? 1_000;
+  const hasRequest = manifest.hooks.includes('onRequest');
+  const hasResponse = manifest.hooks.includes('onResponse');
+  // As in the gateway: a body is only handed to a hook that exists and was declared for.
+  const requestKind = hasRequest ? bodyKind(manifest.requestBody) : null;
+  const responseKind = hasResponse ? bodyKind(manifest.responseBody) : null;
+  const maxBytes = resolveMaxBodyBytes(manifest.maxBodyBytes);
 
-  async function call(hook: 'onRequest' | 'onResponse', message: Record<string, unknown>): Promise<HookOutput> {
-    const first = rt.call(hook, JSON.stringify(message));
+  async function call(hook: 'onRequest' | 'onResponse', message: string): Promise<HookOutput> {
+    const first = rt.call(hook, message);
     if (first.charCodeAt(0) !== 0) return JSON.parse(first) as HookOutput;
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
@@ -357,8 +414,30 @@ export async function testPlugin<Schema extends StandardSchemaV1 | undefined>(
     async request(init: TestRequestInit = {}): Promise<RequestOutcome> {
       const req = prepare(init);
       const forwarded: ForwardedRequest = { path: req.path, query: req.query, headers: req.headers };
-      if (!manifest.hooks.includes('onRequest')) return { forwarded, state: jsonCopy(req.state), logs: [] };
-      const out = await call('onRequest', encode(req));
+      let bytes = bodyBytes(init.body);
+      if (!hasRequest) return { forwarded: withBody(forwarded, bytes), state: jsonCopy(req.state), logs: [] };
+      const input = encode(req);
+      let fragment: string | undefined;
+      // Whether the gateway buffered the body (and forwards it from memory, with its own length).
+      let held = false;
+      if (requestKind) {
+        (input['rq'] as Record<string, unknown>)['k'] = requestKind;
+        if (bytes === null) fragment = bodyFragment(requestKind, EMPTY);
+        else if (requestKind === 'bytes' || isIdentityEncoded(req.headers)) {
+          if (declaredTooLarge(req.headers, maxBytes) || bytes.byteLength > maxBytes) {
+            throw new TypeError(`testPlugin: the gateway would answer 413: the request body is over the plugin's maxBodyBytes (${maxBytes})`);
+          }
+          try {
+            fragment = bodyFragment(requestKind, bytes);
+          } catch {
+            throw new TypeError('testPlugin: the gateway would answer 400: the request body is not JSON');
+          }
+          held = true;
+          req.headers['content-length'] = String(bytes.byteLength);
+          delete req.headers['transfer-encoding'];
+        }
+      }
+      const out = await call('onRequest', hookMessage(input, 'qb', fragment));
       const result = { state: out.s ?? jsonCopy(req.state), logs: logEntries(out) };
       return withLogs(result.logs, () => {
         if (out.r) return { ...result, response: directResponse(out.r) };
@@ -368,8 +447,17 @@ export async function testPlugin<Schema extends StandardSchemaV1 | undefined>(
           forwarded.path = normalized.path;
         }
         if (out.q !== undefined) forwarded.query = out.q.replace(/^\?/, '').replace(/[#\s]/g, encodeURIComponent);
+        const replaced = requestKind && out.b !== undefined ? replacedBytes(out.b) : null;
         if (out.h) forwarded.headers = headerMap(out.h);
-        return { ...result, forwarded };
+        if (replaced && requestKind) {
+          bytes = replaced.bytes;
+          fitHeaders(forwarded.headers, requestKind, bytes.byteLength, replaced.json, true);
+        } else if (out.h && held) {
+          // The plugin rewrote the header list: the length of the body held stays the truth.
+          forwarded.headers['content-length'] = String(bytes!.byteLength);
+          delete forwarded.headers['transfer-encoding'];
+        }
+        return { ...result, forwarded: withBody(forwarded, bytes) };
       });
     },
 
@@ -377,15 +465,32 @@ export async function testPlugin<Schema extends StandardSchemaV1 | undefined>(
       const req = prepare(init);
       const status = resInit.status ?? 200;
       const headers = incomingHeaders(resInit.headers);
-      if (!manifest.hooks.includes('onResponse')) return { status, headers, state: jsonCopy(req.state), logs: [] };
-      const message = encode(req);
-      message['rs'] = { st: status, h: pairs(headers) };
-      const out = await call('onResponse', message);
+      let bytes = bodyBytes(resInit.body);
+      if (!hasResponse) return withBody({ status, headers, state: jsonCopy(req.state), logs: [] }, bytes);
+      const input = encode(req);
+      let fragment: string | undefined;
+      if (responseKind) {
+        input['rs'] = { st: status, h: pairs(headers), k: responseKind };
+        if (responseKind === 'bytes' || isIdentityEncoded(headers)) {
+          // A HEAD answer or a 204/304 has no body whatever its Content-Length says.
+          const declaredOver = req.method !== 'HEAD' && !bodyless(status) && declaredTooLarge(headers, maxBytes);
+          if (declaredOver || (bytes !== null && bytes.byteLength > maxBytes)) {
+            throw new TypeError(`testPlugin: the gateway would answer 502: the response body is over the plugin's maxBodyBytes (${maxBytes})`);
+          }
+          fragment = responseFragment(responseKind, bytes ?? EMPTY);
+        }
+      } else input['rs'] = { st: status, h: pairs(headers) };
+      const out = await call('onResponse', hookMessage(input, 'sb', fragment));
       const result: ResponseOutcome = { status, headers, state: out.s ?? jsonCopy(req.state), logs: logEntries(out) };
       if (typeof out.st === 'number' && Number.isInteger(out.st) && out.st >= 200 && out.st <= 599) result.status = out.st;
       return withLogs(result.logs, () => {
         if (out.rh) result.headers = headerMap(out.rh);
-        return result;
+        const replaced = responseKind && out.rb !== undefined ? replacedBytes(out.rb) : null;
+        if (replaced && responseKind) {
+          bytes = replaced.bytes;
+          fitHeaders(result.headers, responseKind, bytes.byteLength, replaced.json, !bodyless(result.status));
+        }
+        return withBody(result, bytes);
       });
     },
   };

@@ -1,6 +1,6 @@
 import ivm from 'isolated-vm';
 import type { Logger } from 'pino';
-import { isolatePrelude } from './prelude.ts';
+import { createHookRuntime } from '@isogate/sdk/internal/hook-runtime';
 import type { PluginBundle } from './bundle-plugin.ts';
 
 export interface PluginLimitsResolved {
@@ -34,7 +34,13 @@ export class PluginFailure extends Error {
   }
 }
 
-const PRELUDE = `(${isolatePrelude.toString()})();\n;void 0`;
+/**
+ * Trusted code evaluated in every plugin isolate before the plugin's bundle: the SDK's hook runtime
+ * (the same function `@isogate/sdk/testing` runs), installed as the global `__isogateHost`. It is
+ * the only code that talks to the host: one JSON string in and one out per call, so no
+ * isolated-vm object ever reaches plugin code.
+ */
+const PRELUDE = `Object.defineProperty(globalThis, '__isogateHost', { value: (${createHookRuntime.toString()})(), enumerable: false, configurable: false, writable: false });\n;void 0`;
 
 interface Loaded {
   isolate: ivm.Isolate;

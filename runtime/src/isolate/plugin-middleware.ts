@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { GatewayRequest, GatewayResponse, HeaderMap, Middleware } from '../chain/types.ts';
 import { Readable } from 'node:stream';
+import { bodyKind, bodyless, fitHeaders, headerPairs as pairs, hookMessage, responseFragment, type HookOutput } from '@isogate/sdk/internal/hook-wire';
 import { discardBody } from '../chain/discard-body.ts';
 import { GatewayError } from '../errors.ts';
 import { errorResponse } from '../gateway.ts';
@@ -23,31 +24,6 @@ import { PluginFailure, type PluginHost } from './plugin-host.ts';
 const PLUGIN_STATE = Symbol('isogate.pluginState');
 /** Claims set by authentication (the auth issue fills this). */
 export const CLAIMS = Symbol('isogate.claims');
-
-interface HookOutput {
-  s?: Record<string, unknown>;
-  l?: [string, string, unknown][];
-  p?: string;
-  q?: string;
-  h?: [string, string][];
-  st?: number;
-  rh?: [string, string][];
-  /** The request body the plugin put in place (see replacedBytes). */
-  b?: unknown;
-  /** The response body the plugin put in place. */
-  rb?: unknown;
-  r?: { status?: unknown; headers?: unknown; body?: unknown };
-}
-
-function pairs(headers: HeaderMap): [string, string][] {
-  const out: [string, string][] = [];
-  for (const name in headers) {
-    const value = headers[name]!;
-    if (Array.isArray(value)) for (const v of value) out.push([name, v]);
-    else out.push([name, value]);
-  }
-  return out;
-}
 
 const HEADER_NAME = /^[!#$%&'*+.^`|~0-9a-z-]+$/;
 const HEADER_VALUE = /^[^\r\n\0]*$/;
@@ -72,16 +48,6 @@ function encodeRequest(req: GatewayRequest, state: Record<string, unknown>): Rec
   };
 }
 
-/**
- * The hook message as one JSON string. A body's fragment is spliced in as the top-level field
- * `field` rather than put in the object first: a 'json' fragment is the body's own (validated)
- * text, so the isolate's single parse of the message builds the value.
- */
-function message(input: Record<string, unknown>, field: 'qb' | 'sb', fragment: string | undefined): string {
-  const json = JSON.stringify(input);
-  return fragment === undefined ? json : `${json.slice(0, -1)},"${field}":${fragment}}`;
-}
-
 /** A body as handed to a hook: its fragment (none when the hook does not get it) and where the body is now. */
 interface Prepared {
   fragment: string | undefined;
@@ -92,10 +58,6 @@ interface Prepared {
 }
 
 const EMPTY = Buffer.alloc(0);
-
-function bodyKind(declared: unknown): BodyKind | null {
-  return declared === 'text' || declared === 'json' || declared === 'bytes' ? declared : null;
-}
 
 function isResponse(value: Prepared | GatewayResponse): value is GatewayResponse {
   return 'status' in value;
@@ -113,36 +75,6 @@ function drain(body: Readable | null): void {
   if (body === null || body.destroyed) return;
   body.on('error', () => {});
   body.resume();
-}
-
-/** A response body's fragment; a 'json' body that does not parse reaches the hook as `undefined`. */
-function responseFragment(kind: BodyKind, bytes: Uint8Array): string | undefined {
-  try {
-    return bodyFragment(kind, bytes);
-  } catch {
-    return undefined;
-  }
-}
-
-/** Statuses whose responses never have a body, so no Content-Length either. */
-function bodyless(status: number): boolean {
-  return status < 200 || status === 204 || status === 304;
-}
-
-/** Fields that describe bytes the plugin replaced: stale once the body is new. */
-const STALE_WITH_NEW_BODY = ['content-length', 'etag', 'content-md5'];
-
-/**
- * Put a replaced body's representation headers right. Text and JSON were only ever handed over
- * in identity coding, so what comes back is identity too; bytes are the coded representation as
- * it was sent, and the plugin keeps or changes `content-encoding` itself.
- */
-function fitHeaders(headers: HeaderMap, kind: BodyKind, length: number, json: boolean, withLength: boolean): void {
-  for (const name of STALE_WITH_NEW_BODY) delete headers[name];
-  delete headers['transfer-encoding'];
-  if (kind !== 'bytes') delete headers['content-encoding'];
-  if (json) headers['content-type'] ??= 'application/json; charset=utf-8';
-  if (withLength) headers['content-length'] = String(length);
 }
 
 function directResponse(r: NonNullable<HookOutput['r']>, plugin: string): GatewayResponse {
@@ -278,7 +210,7 @@ export function createPluginMiddleware(host: PluginHost, instanceName: string, p
         try {
           const input = encodeRequest(req, state);
           if (requestKind) (input['rq'] as Record<string, unknown>)['k'] = requestKind;
-          const out = JSON.parse(await host.call('onRequest', message(input, 'qb', prepared?.fragment))) as HookOutput;
+          const out = JSON.parse(await host.call('onRequest', hookMessage(input, 'qb', prepared?.fragment))) as HookOutput;
           emit(out);
           if (out.s) req.state[PLUGIN_STATE] = out.s;
           if (out.r) return directResponse(out.r, name);
@@ -316,7 +248,7 @@ export function createPluginMiddleware(host: PluginHost, instanceName: string, p
       try {
         const input = encodeRequest(req, (req.state[PLUGIN_STATE] as Record<string, unknown> | undefined) ?? {});
         input['rs'] = responseKind ? { st: res.status, h: pairs(res.headers), k: responseKind } : { st: res.status, h: pairs(res.headers) };
-        const out = JSON.parse(await host.call('onResponse', message(input, 'sb', prepared?.fragment))) as HookOutput;
+        const out = JSON.parse(await host.call('onResponse', hookMessage(input, 'sb', prepared?.fragment))) as HookOutput;
         emit(out);
         const replaced = responseKind && out.rb !== undefined ? replacedBytes(out.rb) : null;
         if (responseKind && out.rb !== undefined && !replaced) throw new PluginFailure(name, 'bad-result', 'unreadable response body');

@@ -5,9 +5,13 @@
  *
  * `createHookRuntime` is self-contained on purpose: it refers to nothing outside itself and only
  * to V8 built-ins, so its source text (`createHookRuntime.toString()`) can be evaluated in an
- * isolate that has no module system. It is a faithful copy of the body of the runtime's
- * `runtime/src/isolate/prelude.ts`; `sdk/src/testing.test.ts` runs one fixture through both and
- * compares what comes out.
+ * isolate that has no module system. It is the only copy: the gateway's `PluginHost` evaluates that
+ * text before each plugin bundle (as the non-enumerable global `__isogateHost`), and the test
+ * harness calls the function directly. Type-only syntax is fine (type stripping leaves blanks);
+ * imports, module-level constants and helpers are not. `sdk/src/testing.test.ts` runs one fixture
+ * through the harness and through the real isolate and compares what comes out.
+ *
+ * Exported as `@isogate/sdk/internal/hook-runtime` for the runtime only: not a public API.
  * @internal
  */
 
@@ -76,6 +80,102 @@ export function createHookRuntime(): HookRuntime {
     }
   }
 
+  // Bytes cross as base64 inside the JSON message. Plain V8 has no atob/btoa, TextEncoder or
+  // Uint8Array.fromBase64, so the runtime carries its own codec.
+  const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+  const B64_CODES = new Uint8Array(64);
+  const B64_VALUES = new Int16Array(128).fill(-1);
+  for (let i = 0; i < 64; i++) {
+    B64_CODES[i] = B64.charCodeAt(i);
+    B64_VALUES[B64.charCodeAt(i)] = i;
+  }
+
+  function toBase64(bytes: Uint8Array): string {
+    const n = bytes.length;
+    const out = new Uint8Array(Math.ceil(n / 3) * 4);
+    let o = 0;
+    let i = 0;
+    for (; i + 2 < n; i += 3) {
+      const v = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
+      out[o++] = B64_CODES[v >> 18]!;
+      out[o++] = B64_CODES[(v >> 12) & 63]!;
+      out[o++] = B64_CODES[(v >> 6) & 63]!;
+      out[o++] = B64_CODES[v & 63]!;
+    }
+    if (i < n) {
+      const two = i + 1 < n;
+      const v = (bytes[i]! << 16) | (two ? bytes[i + 1]! << 8 : 0);
+      out[o++] = B64_CODES[v >> 18]!;
+      out[o++] = B64_CODES[(v >> 12) & 63]!;
+      out[o++] = two ? B64_CODES[(v >> 6) & 63]! : 61; // '='
+      out[o] = 61;
+    }
+    // fromCharCode in slices: one call with a megabyte of arguments would overflow the stack.
+    let s = '';
+    for (let k = 0; k < out.length; k += 8192) s += String.fromCharCode.apply(null, out.subarray(k, k + 8192) as unknown as number[]);
+    return s;
+  }
+
+  function fromBase64(s: string): Uint8Array {
+    let end = s.length;
+    while (end > 0 && s.charCodeAt(end - 1) === 61) end--;
+    const out = new Uint8Array(Math.floor((end * 3) / 4));
+    let o = 0;
+    let acc = 0;
+    let bits = 0;
+    for (let i = 0; i < end; i++) {
+      const c = s.charCodeAt(i);
+      const v = c < 128 ? B64_VALUES[c]! : -1;
+      if (v < 0) throw new TypeError('invalid base64 body');
+      acc = ((acc << 6) | v) & 0xffffff;
+      bits += 6;
+      if (bits >= 8) {
+        bits -= 8;
+        out[o++] = (acc >> bits) & 255;
+      }
+    }
+    return o === out.length ? out : out.subarray(0, o);
+  }
+
+  type BodyKind = 'text' | 'json' | 'bytes';
+  /** A body as the hook first saw it: the value, and what tells an in-place change apart. */
+  interface BodyIn {
+    kind: BodyKind;
+    value: unknown;
+    print: string | undefined;
+  }
+
+  function bodyIn(kind: BodyKind, present: boolean, payload: unknown): BodyIn {
+    if (!present) return { kind, value: undefined, print: undefined };
+    if (kind === 'bytes') return { kind, value: fromBase64(payload as string), print: payload as string };
+    // JSON objects and arrays may be edited in place: remember their serialization to compare.
+    const print = kind === 'json' && payload !== null && typeof payload === 'object' ? JSON.stringify(payload) : undefined;
+    return { kind, value: payload, print };
+  }
+
+  /**
+   * The body to report after the hook, as `[tag, payload]`, or undefined when it is unchanged.
+   * Tags: 't' a string sent as is, 'j' JSON text, 'b' base64 bytes, 'e' no body (null/undefined).
+   */
+  function bodyOut(before: BodyIn, now: unknown): [string, string] | undefined {
+    const { kind, value, print } = before;
+    // Strings and other primitives cannot change in place; objects and bytes can, so those are compared by content.
+    if (now === value && (value === null || typeof value !== 'object')) return undefined;
+    if (now === undefined || now === null) return ['e', ''];
+    if (typeof now === 'string') return ['t', now];
+    let bytes: Uint8Array | null = null;
+    if (now instanceof Uint8Array) bytes = now;
+    else if (now instanceof ArrayBuffer) bytes = new Uint8Array(now);
+    else if (ArrayBuffer.isView(now)) bytes = new Uint8Array(now.buffer, now.byteOffset, now.byteLength);
+    if (bytes) {
+      const b64 = toBase64(bytes);
+      return kind === 'bytes' && b64 === print ? undefined : ['b', b64];
+    }
+    const text = JSON.stringify(now) as string | undefined;
+    if (text === undefined) return ['e', ''];
+    return kind === 'json' && text === print ? undefined : ['j', text];
+  }
+
   let plugin: Record<string, unknown> | null = null;
   let options: unknown = {};
   const pending = new Map<number, Promise<string>>();
@@ -103,21 +203,34 @@ export function createHookRuntime(): HookRuntime {
       routeName: rq.rn,
       headers: reqHeaders,
     };
-    if ('b' in rq) req['body'] = rq.b;
+    // The request body reaches onRequest only: by onResponse it has gone upstream.
+    const reqBody = hook === 'onRequest' && rq.k ? bodyIn(rq.k, 'qb' in msg, msg.qb) : null;
+    if (reqBody) req['body'] = reqBody.value;
     let res: { status: number; headers: Headers; body?: unknown } | null = null;
+    let resBody: BodyIn | null = null;
     if (hook === 'onResponse') {
       res = { status: msg.rs.st, headers: new Headers(msg.rs.h) };
-      if ('b' in msg.rs) res.body = msg.rs.b;
+      if (msg.rs.k) {
+        resBody = bodyIn(msg.rs.k, 'sb' in msg, msg.sb);
+        res.body = resBody.value;
+      }
     }
     const finish = (direct: unknown): string => {
       const out: Record<string, unknown> = { s: ctx.state, l: logs };
       if (req['path'] !== rq.p) out['p'] = String(req['path']);
       if (req['query'] !== rq.q) out['q'] = String(req['query']);
       if (reqHeaders.changed) out['h'] = reqHeaders.entries();
+      if (reqBody) {
+        const b = bodyOut(reqBody, req['body']);
+        if (b) out['b'] = b;
+      }
       if (res) {
         out['st'] = res.status;
         if (res.headers.changed) out['rh'] = res.headers.entries();
-        if ('b' in msg.rs && res.body !== msg.rs.b) out['rb'] = res.body;
+        if (resBody) {
+          const rb = bodyOut(resBody, res.body);
+          if (rb) out['rb'] = rb;
+        }
       }
       if (direct !== undefined && direct !== null) out['r'] = direct;
       return JSON.stringify(out);

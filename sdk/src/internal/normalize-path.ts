@@ -1,6 +1,17 @@
-// A copy of `normalizePath` from runtime/src/router/normalize-path.ts (the SDK cannot depend on
-// the runtime): the testing harness normalises a path a plugin assigns exactly as the gateway
-// does before forwarding it. `sdk/src/testing.test.ts` checks both agree on a corpus of paths.
+// Request-target splitting and path normalisation.
+//
+// Every routing and policy decision is made on the normalised path, so any
+// disagreement between what we route on and what an upstream interprets is a
+// bypass. The rules follow what Envoy (normalize_path, merge_slashes,
+// reject encoded slashes) and nginx do: anything ambiguous is rejected rather
+// than guessed at.
+//
+// The gateway's router (runtime/src/router/normalize-path.ts re-exports this file) and the SDK's
+// test harness both use it, so a path a plugin assigns is normalised by the harness exactly as the
+// gateway normalises it before forwarding. Exported as `@isogate/sdk/internal/normalize-path`
+// for the runtime only: not a public API.
+
+export type SplitTarget = { ok: true; path: string; query: string } | { ok: false; reason: string };
 
 export type NormalizedPath = { ok: true; path: string } | { ok: false; reason: string };
 
@@ -10,6 +21,43 @@ const PERCENT = 0x25;
 const BACKSLASH = 0x5c;
 const HASH = 0x23;
 const QUESTION = 0x3f;
+
+// Only http(s) may appear in absolute-form; other schemes have no business reaching a gateway.
+const ABSOLUTE_FORM = /^https?:\/\//i;
+
+/**
+ * Split a raw HTTP request-target (as Node gives req.url) into raw path and raw query (without '?', '' if none).
+ * @internal
+ * @example
+ * splitTarget('/a?x=1'); // { ok: true, path: '/a', query: 'x=1' }
+ */
+export function splitTarget(target: string): SplitTarget {
+  // A fragment is never sent by a conforming client; its presence means someone is probing parsers.
+  if (target.includes('#')) return { ok: false, reason: 'fragment in request-target' };
+
+  let rest: string;
+  if (target.charCodeAt(0) === SLASH) {
+    // Origin-form. '//host/x' stays a path: only absolute-form carries an authority.
+    rest = target;
+  } else {
+    const scheme = ABSOLUTE_FORM.exec(target);
+    if (scheme === null) return { ok: false, reason: 'unsupported request-target form' };
+    const authorityStart = scheme[0].length;
+    let authorityEnd = authorityStart;
+    while (authorityEnd < target.length) {
+      const c = target.charCodeAt(authorityEnd);
+      if (c === SLASH || c === QUESTION) break;
+      authorityEnd++;
+    }
+    if (authorityEnd === authorityStart) return { ok: false, reason: 'empty authority' };
+    rest = target.slice(authorityEnd);
+    if (rest.length === 0 || rest.charCodeAt(0) === QUESTION) rest = '/' + rest;
+  }
+
+  const q = rest.indexOf('?');
+  if (q === -1) return { ok: true, path: rest, query: '' };
+  return { ok: true, path: rest.slice(0, q), query: rest.slice(q + 1) };
+}
 
 function hexValue(c: number): number {
   if (c >= 0x30 && c <= 0x39) return c - 0x30;
@@ -156,3 +204,12 @@ function normalizeSlow(rawPath: string): NormalizedPath {
   return { ok: true, path: trailingSlash ? joined + '/' : joined };
 }
 
+/**
+ * Decode one already-normalised path segment for middleware/params (decodeURIComponent; safe after normalizePath).
+ * @internal
+ * @example
+ * decodeSegment('caf%C3%A9'); // 'café'
+ */
+export function decodeSegment(s: string): string {
+  return s.includes('%') ? decodeURIComponent(s) : s;
+}

@@ -1,0 +1,236 @@
+/**
+ * The host side of the hook protocol (the other side is `createHookRuntime`, next to the plugin):
+ * the message a hook call sends, how a body is handed over, what a call answers, and how a body
+ * the plugin put in place is turned back into bytes with the header fix-ups that go with it. The
+ * gateway's plugin middleware and `@isogate/sdk/testing` share these so the harness treats
+ * requests and bodies as the gateway does.
+ *
+ * Host side only (uses Node's Buffer): never imported by the SDK entry a plugin bundles. Exported
+ * as `@isogate/sdk/internal/hook-wire` for the runtime only: not a public API.
+ * @internal
+ */
+
+/**
+ * What a hook call answers (JSON), as the hook runtime writes it. Fields are present only when
+ * there is something to apply.
+ * @internal
+ * @example
+ * const out = JSON.parse(await host.call('onRequest', message)) as HookOutput;
+ */
+export interface HookOutput {
+  /** The per-request state after the hook. */
+  s?: Record<string, unknown>;
+  /** `ctx.log` calls: level, message, fields (null for none). */
+  l?: [string, string, unknown][];
+  /** A changed path (not yet normalised). */
+  p?: string;
+  /** A changed query. */
+  q?: string;
+  /** The request header list, when the hook changed it. */
+  h?: [string, string][];
+  /** The response status after onResponse. */
+  st?: number;
+  /** The response header list, when the hook changed it. */
+  rh?: [string, string][];
+  /** The request body the plugin put in place (see replacedBytes). */
+  b?: unknown;
+  /** The response body the plugin put in place. */
+  rb?: unknown;
+  /** A direct response returned by onRequest. */
+  r?: { status?: unknown; headers?: unknown; body?: unknown };
+}
+
+/**
+ * What a plugin may declare as `requestBody` / `responseBody`.
+ * @internal
+ * @example
+ * const kind: BodyKind = 'json';
+ */
+export type BodyKind = 'text' | 'json' | 'bytes';
+
+/**
+ * The declared kind, or null for none (or one this version does not know).
+ * @internal
+ * @example
+ * bodyKind('json'); // 'json'
+ */
+export function bodyKind(declared: unknown): BodyKind | null {
+  return declared === 'text' || declared === 'json' || declared === 'bytes' ? declared : null;
+}
+
+/** Header fields by lower-case name, as the gateway holds them. */
+type Headers = Record<string, string | string[]>;
+
+/**
+ * Header fields as the message carries them: one `[name, value]` pair per value, in order.
+ * @internal
+ * @example
+ * headerPairs({ 'set-cookie': ['a=1', 'b=2'] }); // [['set-cookie', 'a=1'], ['set-cookie', 'b=2']]
+ */
+export function headerPairs(headers: Headers): [string, string][] {
+  const out: [string, string][] = [];
+  for (const name in headers) {
+    const value = headers[name]!;
+    if (Array.isArray(value)) for (const v of value) out.push([name, v]);
+    else out.push([name, value]);
+  }
+  return out;
+}
+
+/**
+ * What a plugin gets when it declares `requestBody` / `responseBody` without `maxBodyBytes`.
+ * @internal
+ * @example
+ * DEFAULT_MAX_BODY_BYTES; // 1048576
+ */
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+
+/**
+ * The bound a plugin declared, or the default when it declared nothing usable.
+ * @internal
+ * @example
+ * resolveMaxBodyBytes(undefined); // DEFAULT_MAX_BODY_BYTES
+ */
+export function resolveMaxBodyBytes(declared: unknown): number {
+  return typeof declared === 'number' && Number.isSafeInteger(declared) && declared >= 0 ? declared : DEFAULT_MAX_BODY_BYTES;
+}
+
+function single(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+/**
+ * True when a Content-Length is declared and already says the body is over `maxBytes`: refuse before reading.
+ * @internal
+ * @example
+ * declaredTooLarge({ 'content-length': '2048' }, 1024); // true
+ */
+export function declaredTooLarge(headers: Headers, maxBytes: number): boolean {
+  const length = single(headers['content-length']);
+  if (length === undefined) return false;
+  const declared = Number(length);
+  return Number.isFinite(declared) && declared > maxBytes;
+}
+
+/**
+ * Whether the body is in identity coding. Text and JSON are only handed to a plugin undecoded:
+ * decompressing would make the bound meaningless (a small gzip body can inflate a thousandfold)
+ * and re-encoding is not the gateway's business, so a coded body streams through untouched.
+ * @internal
+ * @example
+ * isIdentityEncoded({ 'content-encoding': 'gzip' }); // false
+ */
+export function isIdentityEncoded(headers: Headers): boolean {
+  const coding = single(headers['content-encoding']);
+  return coding === undefined || coding.trim() === '' || coding.trim().toLowerCase() === 'identity';
+}
+
+const UTF8_BOM = '\uFEFF';
+
+/**
+ * The body as one JSON value to splice into the hook message (`undefined` when the plugin gets
+ * no body): a string for 'text', base64 for 'bytes', and for 'json' the body's own text, spliced
+ * verbatim once JSON.parse accepted it, so the isolate's single parse of the message is the only
+ * one that builds the value. Throws SyntaxError for a 'json' body that is not JSON.
+ * @internal
+ * @example
+ * bodyFragment('bytes', new Uint8Array([0, 255, 1])); // '"AP8B"'
+ */
+export function bodyFragment(kind: BodyKind, bytes: Uint8Array): string | undefined {
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (kind === 'bytes') return `"${buffer.toString('base64')}"`;
+  let text = buffer.toString('utf8');
+  if (kind === 'text') return JSON.stringify(text);
+  if (text.startsWith(UTF8_BOM)) text = text.slice(1);
+  if (text.trim() === '') return undefined;
+  JSON.parse(text);
+  return text;
+}
+
+/**
+ * A response body's fragment; a 'json' body that does not parse reaches the hook as `undefined`.
+ * @internal
+ * @example
+ * responseFragment('json', new TextEncoder().encode('{oops')); // undefined
+ */
+export function responseFragment(kind: BodyKind, bytes: Uint8Array): string | undefined {
+  try {
+    return bodyFragment(kind, bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The hook message as one JSON string. A body's fragment is spliced in as the top-level field
+ * `field` ('qb' request body, 'sb' response body) rather than put in the object first: a 'json'
+ * fragment is the body's own (validated) text, so the isolate's single parse of the message
+ * builds the value.
+ * @internal
+ * @example
+ * hookMessage({ s: {}, rq: { k: 'json' } }, 'qb', '{"a":1}'); // '{"s":{},"rq":{"k":"json"},"qb":{"a":1}}'
+ */
+export function hookMessage(input: Record<string, unknown>, field: 'qb' | 'sb', fragment: string | undefined): string {
+  const json = JSON.stringify(input);
+  return fragment === undefined ? json : `${json.slice(0, -1)},"${field}":${fragment}}`;
+}
+
+/**
+ * A body the plugin put in place of the original: `[tag, payload]` as the hook runtime reports it.
+ * @internal
+ * @example
+ * const replaced: ReplacedBody = ['j', '{"a":1}'];
+ */
+export type ReplacedBody = ['t' | 'j' | 'b' | 'e', string];
+
+/**
+ * The bytes of a replaced body, and whether it is JSON the hook runtime serialized.
+ * @internal
+ * @example
+ * replacedBytes(['b', 'AP8B']); // { bytes: <00 ff 01>, json: false }
+ */
+export function replacedBytes(replaced: unknown): { bytes: Buffer; json: boolean } | null {
+  if (!Array.isArray(replaced) || replaced.length !== 2 || typeof replaced[1] !== 'string') return null;
+  const [tag, payload] = replaced as [unknown, string];
+  switch (tag) {
+    case 't':
+      return { bytes: Buffer.from(payload, 'utf8'), json: false };
+    case 'j':
+      return { bytes: Buffer.from(payload, 'utf8'), json: true };
+    case 'b':
+      return { bytes: Buffer.from(payload, 'base64'), json: false };
+    case 'e':
+      return { bytes: Buffer.alloc(0), json: false };
+    default:
+      return null;
+  }
+}
+
+/**
+ * Statuses whose responses never have a body, so no Content-Length either.
+ * @internal
+ * @example
+ * bodyless(204); // true
+ */
+export function bodyless(status: number): boolean {
+  return status < 200 || status === 204 || status === 304;
+}
+
+/** Fields that describe bytes the plugin replaced: stale once the body is new. */
+const STALE_WITH_NEW_BODY = ['content-length', 'etag', 'content-md5'];
+
+/**
+ * Put a replaced body's representation headers right. Text and JSON were only ever handed over
+ * in identity coding, so what comes back is identity too; bytes are the coded representation as
+ * it was sent, and the plugin keeps or changes `content-encoding` itself.
+ * @internal
+ * @example
+ * fitHeaders(res.headers, 'json', replaced.bytes.byteLength, replaced.json, !bodyless(res.status));
+ */
+export function fitHeaders(headers: Headers, kind: BodyKind, length: number, json: boolean, withLength: boolean): void {
+  for (const name of STALE_WITH_NEW_BODY) delete headers[name];
+  delete headers['transfer-encoding'];
+  if (kind !== 'bytes') delete headers['content-encoding'];
+  if (json) headers['content-type'] ??= 'application/json; charset=utf-8';
+  if (withLength) headers['content-length'] = String(length);
+}
