@@ -1,0 +1,10 @@
+// Isogate with three user plugins (three isolates, one onRequest hook each) on the catch-all route.
+import { defineConfig, usePlugin } from '@isogate/sdk';
+
+const setHeader = () => usePlugin<typeof import('../plugins/set-header.ts')>('../plugins/set-header.ts', {});
+
+export default defineConfig({
+  server: { host: '127.0.0.1', port: 0 },
+  plugins: { p1: setHeader(), p2: setHeader(), p3: setHeader() },
+  routes: [{ path: '/*', upstream: process.env.BENCH_UPSTREAM!, middleware: ['p1', 'p2', 'p3'] }],
+});
