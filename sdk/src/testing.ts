@@ -18,6 +18,7 @@
  * @packageDocumentation
  */
 import {
+  applyHeaderOps,
   bodyFragment,
   bodyKind,
   bodyless,
@@ -448,7 +449,7 @@ export async function testPlugin<Schema extends StandardSchemaV1 | undefined>(
         }
         if (out.q !== undefined) forwarded.query = out.q.replace(/^\?/, '').replace(/[#\s]/g, encodeURIComponent);
         const replaced = requestKind && out.b !== undefined ? replacedBytes(out.b) : null;
-        if (out.h) forwarded.headers = headerMap(out.h);
+        if (out.h) forwarded.headers = applyHeaderOps(forwarded.headers, out.h, (m) => new HookResultError('bad-result', m)) as TestHeaderMap;
         if (replaced && requestKind) {
           bytes = replaced.bytes;
           fitHeaders(forwarded.headers, requestKind, bytes.byteLength, replaced.json, true);
@@ -484,7 +485,7 @@ export async function testPlugin<Schema extends StandardSchemaV1 | undefined>(
       const result: ResponseOutcome = { status, headers, state: out.s ?? jsonCopy(req.state), logs: logEntries(out) };
       if (typeof out.st === 'number' && Number.isInteger(out.st) && out.st >= 200 && out.st <= 599) result.status = out.st;
       return withLogs(result.logs, () => {
-        if (out.rh) result.headers = headerMap(out.rh);
+        if (out.rh) result.headers = applyHeaderOps(result.headers, out.rh, (m) => new HookResultError('bad-result', m)) as TestHeaderMap;
         const replaced = responseKind && out.rb !== undefined ? replacedBytes(out.rb) : null;
         if (replaced && responseKind) {
           bytes = replaced.bytes;

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { GatewayRequest, GatewayResponse, HeaderMap, Middleware } from '../chain/types.ts';
 import { Readable } from 'node:stream';
-import { bodyKind, bodyless, fitHeaders, headerPairs as pairs, hookMessage, responseFragment, type HookOutput } from '@isogate/sdk/internal/hook-wire';
+import { applyHeaderOps, bodyKind, bodyless, fitHeaders, headerPairs as pairs, hookMessage, responseFragment, type HookOutput } from '@isogate/sdk/internal/hook-wire';
 import { discardBody } from '../chain/discard-body.ts';
 import { GatewayError } from '../errors.ts';
 import { errorResponse } from '../gateway.ts';
@@ -222,7 +222,7 @@ export function createPluginMiddleware(host: PluginHost, instanceName: string, p
           if (out.q !== undefined) req.query = out.q.replace(/^\?/, '').replace(/[#\s]/g, encodeURIComponent);
           const replaced = requestKind && out.b !== undefined ? replacedBytes(out.b) : null;
           if (requestKind && out.b !== undefined && !replaced) throw new PluginFailure(name, 'bad-result', 'unreadable request body');
-          if (out.h) req.headers = headerMap(out.h, name);
+          if (out.h) req.headers = applyHeaderOps(req.headers, out.h, (m) => new PluginFailure(name, 'bad-result', m));
           if (replaced && requestKind) {
             if (prepared?.streaming) drain(req.body);
             forwardRequestBody(req, replaced.bytes);
@@ -254,7 +254,7 @@ export function createPluginMiddleware(host: PluginHost, instanceName: string, p
         if (responseKind && out.rb !== undefined && !replaced) throw new PluginFailure(name, 'bad-result', 'unreadable response body');
         if (out.s) req.state[PLUGIN_STATE] = out.s;
         if (typeof out.st === 'number' && Number.isInteger(out.st) && out.st >= 200 && out.st <= 599) res.status = out.st;
-        if (out.rh) res.headers = headerMap(out.rh, name);
+        if (out.rh) res.headers = applyHeaderOps(res.headers, out.rh, (m) => new PluginFailure(name, 'bad-result', m));
         if (replaced && responseKind) {
           discardBody(res.body);
           res.body = replaced.bytes;

@@ -43,13 +43,19 @@ export function createHookRuntime(): HookRuntime {
   type Fields = Record<string, string[]>;
   type LogEntry = [level: string, message: string, fields: unknown];
 
+  // Reads come from the request's fields; writes are also recorded as operations, and only the
+  // operations cross back to the host (a hook that sets one header sends back one small entry,
+  // not the whole header list).
   class Headers {
     readonly f: Fields;
-    changed = false;
+    readonly ops: (['s' | 'a', string, string] | ['d', string])[] = [];
     constructor(pairs: [string, string][]) {
       const f: Fields = Object.create(null);
       for (const [k, v] of pairs) (f[k] ??= []).push(v);
       this.f = f;
+    }
+    get changed(): boolean {
+      return this.ops.length > 0;
     }
     get(name: string): string | undefined {
       const v = this.f[String(name).toLowerCase()];
@@ -62,16 +68,21 @@ export function createHookRuntime(): HookRuntime {
       return String(name).toLowerCase() in this.f;
     }
     set(name: string, value: string): void {
-      this.f[String(name).toLowerCase()] = [String(value)];
-      this.changed = true;
+      const k = String(name).toLowerCase();
+      const v = String(value);
+      this.f[k] = [v];
+      this.ops.push(['s', k, v]);
     }
     append(name: string, value: string): void {
-      (this.f[String(name).toLowerCase()] ??= []).push(String(value));
-      this.changed = true;
+      const k = String(name).toLowerCase();
+      const v = String(value);
+      (this.f[k] ??= []).push(v);
+      this.ops.push(['a', k, v]);
     }
     delete(name: string): void {
-      delete this.f[String(name).toLowerCase()];
-      this.changed = true;
+      const k = String(name).toLowerCase();
+      delete this.f[k];
+      this.ops.push(['d', k]);
     }
     entries(): [string, string][] {
       const out: [string, string][] = [];
@@ -219,14 +230,14 @@ export function createHookRuntime(): HookRuntime {
       const out: Record<string, unknown> = { s: ctx.state, l: logs };
       if (req['path'] !== rq.p) out['p'] = String(req['path']);
       if (req['query'] !== rq.q) out['q'] = String(req['query']);
-      if (reqHeaders.changed) out['h'] = reqHeaders.entries();
+      if (reqHeaders.changed) out['h'] = reqHeaders.ops;
       if (reqBody) {
         const b = bodyOut(reqBody, req['body']);
         if (b) out['b'] = b;
       }
       if (res) {
         out['st'] = res.status;
-        if (res.headers.changed) out['rh'] = res.headers.entries();
+        if (res.headers.changed) out['rh'] = res.headers.ops;
         if (resBody) {
           const rb = bodyOut(resBody, res.body);
           if (rb) out['rb'] = rb;

@@ -27,11 +27,11 @@ export interface HookOutput {
   /** A changed query. */
   q?: string;
   /** The request header list, when the hook changed it. */
-  h?: [string, string][];
+  h?: HeaderOp[];
   /** The response status after onResponse. */
   st?: number;
   /** The response header list, when the hook changed it. */
-  rh?: [string, string][];
+  rh?: HeaderOp[];
   /** The request body the plugin put in place (see replacedBytes). */
   b?: unknown;
   /** The response body the plugin put in place. */
@@ -233,4 +233,46 @@ export function fitHeaders(headers: Headers, kind: BodyKind, length: number, jso
   if (kind !== 'bytes') delete headers['content-encoding'];
   if (json) headers['content-type'] ??= 'application/json; charset=utf-8';
   if (withLength) headers['content-length'] = String(length);
+}
+
+/**
+ * A header change made by a hook, in order: set (replace), append, delete.
+ * @internal
+ * @example
+ * const op: HeaderOp = ['s', 'x-tag', 'v1'];
+ */
+export type HeaderOp = ['s' | 'a', string, string] | ['d', string];
+
+const OP_HEADER_NAME = /^[!#$%&'*+.^`|~0-9a-z-]+$/;
+const OP_HEADER_VALUE = /^[^\r\n\0]*$/;
+
+/**
+ * Apply a hook's header operations to a copy of `headers`, validating every name and value the
+ * hook wrote (the rest were already valid). `invalid` builds the error to throw.
+ * @internal
+ * @example
+ * applyHeaderOps({ a: '1' }, [['s', 'b', '2'], ['d', 'a']], (m) => new Error(m)); // { b: '2' }
+ */
+export function applyHeaderOps(
+  headers: Readonly<Record<string, string | string[]>>,
+  ops: readonly HeaderOp[],
+  invalid: (message: string) => Error,
+): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = { ...headers };
+  for (const op of ops) {
+    const name = op[1];
+    if (typeof name !== 'string' || !OP_HEADER_NAME.test(name)) throw invalid(`invalid header ${JSON.stringify(name)}`);
+    if (op[0] === 'd') {
+      delete out[name];
+      continue;
+    }
+    const value = op[2];
+    if (typeof value !== 'string' || !OP_HEADER_VALUE.test(value)) throw invalid(`invalid header ${JSON.stringify(name)}`);
+    if (op[0] === 's') out[name] = value;
+    else if (op[0] === 'a') {
+      const existing = out[name];
+      out[name] = existing === undefined ? value : Array.isArray(existing) ? [...existing, value] : [existing, value];
+    } else throw invalid('unknown header operation');
+  }
+  return out;
 }
