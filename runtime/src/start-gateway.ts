@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import v8 from 'node:v8';
 import type { Logger } from 'pino';
 import { ConfigError } from './config/config-error.ts';
 import { loadConfigFile } from './config/load-config.ts';
@@ -37,8 +38,31 @@ function withOverrides(config: ResolvedConfig, options: StartOptions): ResolvedC
   return Object.freeze({ ...config, server });
 }
 
+let pretenuringDisabled = false;
+
+/**
+ * Turn off V8's allocation-site pretenuring for a process that serves the gateway.
+ *
+ * V8 watches object literals (allocation sites) and, when >= 85 % of a site's young objects
+ * survive a scavenge, allocates all later objects of that site directly in old space. A proxy
+ * creates the same objects per request (literals in Node's stream constructors, undici, the
+ * gateway), and a burst of slow requests (cold start under load, a slow upstream) makes them
+ * survive once. From then on every request allocates some objects in old space that point to its
+ * young objects (listeners, headers, bodies); dead old objects are only reclaimed by a full GC, so
+ * each scavenge keeps whole finished requests alive and promotes them: measured 35 % scavenge
+ * survival, ~10 MB promoted and 15-20 ms per scavenge, -25 % req/s and 3x p99, and V8 never
+ * reverts the decision. Without pretenuring: ~2 % survival, ~2 ms scavenges. Set before the config
+ * is loaded or any traffic is served; affects only this process.
+ */
+function disableAllocationSitePretenuring(): void {
+  if (pretenuringDisabled || process.env['ISOGATE_V8_PRETENURING'] === '1') return;
+  pretenuringDisabled = true;
+  v8.setFlagsFromString('--no-allocation-site-pretenuring');
+}
+
 /** Load, validate and serve a config file. Throws ConfigError (nothing served) when it is invalid. */
 export async function startGateway(options: StartOptions): Promise<RunningGateway> {
+  disableAllocationSitePretenuring();
   const logger = options.logger ?? createLogger();
   const loaded = await loadConfigFile(options.configPath, builtinPlugins, logger);
   const config = withOverrides(loaded.config, options);

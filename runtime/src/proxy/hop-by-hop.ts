@@ -14,10 +14,19 @@ const RESPONSE_DROP = new Set([
   'proxy-authenticate',
 ]);
 
+/** Dropped in both directions whatever `Connection` says. */
+const ALWAYS_DROP = new Set([...REQUEST_DROP].filter((name) => RESPONSE_DROP.has(name)));
+
 /** Names listed in a `Connection` header are hop-by-hop too. */
 function connectionNamed(headers: HeaderMap): Set<string> | null {
   const value = headers['connection'];
   if (value === undefined) return null;
+  // Usually one option (`keep-alive`, `close`) naming a field that is absent or dropped anyway:
+  // nothing more to drop, so no Set per message.
+  if (typeof value === 'string' && !value.includes(',')) {
+    const name = value.trim().toLowerCase();
+    if (headers[name] === undefined || ALWAYS_DROP.has(name)) return null;
+  }
   const names = new Set<string>();
   for (const part of (Array.isArray(value) ? value.join(',') : value).split(',')) {
     const name = part.trim().toLowerCase();

@@ -80,8 +80,12 @@ export class GatewayServer {
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
     this.#inFlight++;
     const abort = new AbortController();
-    res.once('close', () => {
+    // The upstream body being piped into `res`, once #write has started it.
+    let piped: Readable | null = null;
+    // One 'close' listener per request ('close' is emitted once, so `on` without once()'s wrapper).
+    res.on('close', () => {
       if (!res.writableFinished) abort.abort();
+      if (piped !== null && !piped.readableEnded) piped.destroy();
       if (--this.#inFlight === 0 && this.#upgraded.size === 0) this.#onDrained?.();
     });
 
@@ -105,7 +109,9 @@ export class GatewayServer {
         upgrade: false,
       })
       .then(
-        (response) => this.#write(res, response),
+        (response) => {
+          piped = this.#write(res, response);
+        },
         (err: unknown) => {
           this.#logger.error({ err }, 'request failed outside the chain');
           this.#write(res, errorResponse('INTERNAL'));
@@ -113,10 +119,11 @@ export class GatewayServer {
       );
   }
 
-  #write(res: ServerResponse, response: GatewayResponse): void {
+  /** Send a response; returns the body stream piped into `res` (the caller destroys it if `res` closes first). */
+  #write(res: ServerResponse, response: GatewayResponse): Readable | null {
     if (res.destroyed) {
       discardBody(response.body);
-      return;
+      return null;
     }
     const headers = response.headers;
     // While draining, and after refusing a body mid-stream, the connection cannot be reused.
@@ -129,13 +136,11 @@ export class GatewayServer {
         this.#logger.warn({ err: { message: err.message, code: (err as NodeJS.ErrnoException).code } }, 'response body stream failed; closing the client connection');
         res.destroy();
       });
-      res.once('close', () => {
-        if (!body.readableEnded) body.destroy();
-      });
       body.pipe(res);
-    } else {
-      res.end(body ?? undefined);
+      return body;
     }
+    res.end(body ?? undefined);
+    return null;
   }
 
   #onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
