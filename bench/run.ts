@@ -433,6 +433,16 @@ async function main(): Promise<void> {
   const summaries = summarize(rows, BASELINE, settings.reps);
   addBottleneckNotes(rows, summaries);
   const goals = evaluateGoals(GOALS, rows, summaries, BASELINE);
+  const hook = measureHookCrossing(canPin);
+  if (hook) {
+    const ok = hook.hookCpuUs <= HOOK_CROSSING_GOAL_US;
+    goals.push({
+      goal: { label: `Plugin hook crossing ≤ ${HOOK_CROSSING_GOAL_US} µs CPU per hook (bench/hook-crossing.ts)`, target: 'hook-crossing', minThroughputRatio: 0 },
+      verdict: ok ? 'PASS' : 'FAIL',
+      measured: `${hook.hookCpuUs.toFixed(1)} µs CPU per onRequest call (chain ${hook.chainWithPluginUs.toFixed(1)} µs with the plugin, ${hook.chainWithoutUs.toFixed(2)} µs without; median of ${hook.rounds} rounds × ${hook.calls} calls)`,
+      reason: ok ? '' : 'above the goal',
+    });
+  }
 
   process.stdout.write(`\n${textTable(SUMMARY_HEADER, summaryCells(rows, summaries))}\n\n`);
   for (const row of rows) {
@@ -561,6 +571,38 @@ function renderMarkdown(machine: Machine, rows: Row[], summaries: Map<string, Su
     '',
   );
   return lines.join('\n');
+}
+
+// ---- plugin hook crossing micro-benchmark ----------------------------------
+
+const HOOK_CROSSING_GOAL_US = 10;
+
+interface HookCrossing {
+  calls: number;
+  rounds: number;
+  chainWithPluginUs: number;
+  chainWithoutUs: number;
+  hookCpuUs: number;
+}
+
+/** Run bench/hook-crossing.ts on the proxy core; null (with a message) when it fails. */
+function measureHookCrossing(pinned: boolean): HookCrossing | null {
+  const script = join(REPO_ROOT, 'bench', 'hook-crossing.ts');
+  const args = [process.execPath, script];
+  try {
+    const out = execFileSync(pinned ? 'taskset' : args[0]!, pinned ? ['-c', '0', ...args] : args.slice(1), {
+      encoding: 'utf8',
+      timeout: 120_000,
+      env: { ...process.env, ...(flags.quick ? { BENCH_HOOK_CALLS: '2000', BENCH_HOOK_ROUNDS: '3' } : {}) },
+    });
+    const line = out.trim().split('\n').pop() ?? '';
+    const result = JSON.parse(line) as HookCrossing;
+    log(`bench: hook crossing ${result.hookCpuUs.toFixed(1)} µs CPU per hook`);
+    return result;
+  } catch (error) {
+    log(`bench: hook crossing micro-benchmark failed: ${error instanceof Error ? error.message : String(error)}`);
+    return null;
+  }
 }
 
 // ---- lifetime: everything we start dies with us -----------------------------
