@@ -105,6 +105,11 @@ export class Gateway {
     if (incoming.target.length > server.limits.maxUrlLength) return errorResponse('URI_TOO_LONG');
     const target = splitTarget(incoming.target);
     if (!target.ok) return errorResponse('BAD_PATH');
+    // RFC 9112 §3.2.2: with an absolute-form target, its authority replaces the Host header.
+    if (incoming.target.charCodeAt(0) !== 47 /* '/' */) {
+      const authority = /^https?:\/\/([^/?#]*)/i.exec(incoming.target)?.[1]?.replace(/^.*@/, '');
+      if (authority) incoming.headers['host'] = authority.toLowerCase();
+    }
     const normalized = normalizePath(target.path);
     if (!normalized.ok) return errorResponse('BAD_PATH');
     const path = normalized.path;

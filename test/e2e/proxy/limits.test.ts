@@ -222,6 +222,8 @@ describe('path normalisation end to end', () => {
     const echo = await seen('http://other.example/x?y=1', 'gw.example');
     assert.equal(echo.url, '/x?y=1');
     assert.equal(echo.headers['host'], upstream.host);
+    // RFC 9112 §3.2.2: the target's authority replaces the client's Host header.
+    assert.equal(echo.headers['x-forwarded-host'], 'other.example');
   });
 
   it('refuses absolute-form targets with other schemes', async () => {
