@@ -1,9 +1,12 @@
-import { createRequire } from 'node:module';
+import { createRequire, SourceMap } from 'node:module';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 
 export interface PluginBundle {
   readonly code: string;
+  /** esbuild's source map of `code`: maps a plugin error's frame back to the plugin's own file:line. */
+  readonly sourceMap: SourceMap | null;
   /** Absolute paths of the plugin's own source files (what a watcher watches). */
   readonly files: readonly string[];
   readonly entry: string;
@@ -52,6 +55,9 @@ export async function bundlePlugin(entry: string): Promise<PluginBundle> {
       target: 'es2024',
       logLevel: 'silent',
       legalComments: 'none',
+      sourcemap: 'external',
+      // Never written (write: false); names the source map output.
+      outfile: `${entry}.isogate-bundle.js`,
     });
   } catch (err) {
     const failure = err as esbuild.BuildFailure;
@@ -64,5 +70,27 @@ export async function bundlePlugin(entry: string): Promise<PluginBundle> {
     .filter((f) => !f.includes('node_modules') && !f.startsWith('<'))
     .map((f) => path.resolve(f));
   // `;void 0`: the script's completion value must not be a function (it would pin the context).
-  return { code: `${result.outputFiles[0]!.text}\n;void 0`, files, entry };
+  const js = result.outputFiles.find((f) => f.path.endsWith('.js'))!;
+  const map = result.outputFiles.find((f) => f.path.endsWith('.map'));
+  return { code: `${js.text}\n;void 0`, sourceMap: map ? new SourceMap(JSON.parse(map.text)) : null, files, entry };
+}
+
+/**
+ * The plugin's own `file:line:column` for the first bundle frame of an isolate stack, or null.
+ * Frames look like `at fn (isogate-plugin:/abs/entry.ts:12:7)`: positions in the bundle.
+ */
+export function pluginLocation(bundle: PluginBundle, stack: string | undefined): string | null {
+  if (!stack || !bundle.sourceMap) return null;
+  const prefix = `isogate-plugin:${bundle.entry}:`;
+  for (const line of stack.split('\n')) {
+    const at = line.indexOf(prefix);
+    if (at === -1) continue;
+    const match = /^(\d+):(\d+)/.exec(line.slice(at + prefix.length));
+    if (!match) continue;
+    const entry = bundle.sourceMap.findEntry(Number(match[1]) - 1, Number(match[2]) - 1);
+    if (!('originalSource' in entry) || !entry.originalSource) continue;
+    const source = entry.originalSource.startsWith('file://') ? fileURLToPath(entry.originalSource) : path.resolve(path.dirname(bundle.entry), entry.originalSource);
+    return `${source}:${entry.originalLine + 1}:${entry.originalColumn + 1}`;
+  }
+  return null;
 }

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { compose } from '../chain/compose.ts';
 import type { GatewayRequest, GatewayResponse, Handler } from '../chain/types.ts';
-import { silentLogger } from '../logging/logger.ts';
+import { createLogger, silentLogger } from '../logging/logger.ts';
 import { bundlePlugin, PluginBuildError } from './bundle-plugin.ts';
 import { createPluginMiddleware } from './plugin-middleware.ts';
 import { PluginHost, PluginOptionsError } from './plugin-host.ts';
@@ -112,6 +112,18 @@ describe('plugin host (isolated-vm)', () => {
     await handler(request({ 'x-mode': 'loop' })); // the isolate is replaced
     await handler(request({ 'x-mode': 'count' }));
     assert.equal(upstreamSaw!.headers['x-count'], '1');
+  });
+
+  it('logs a throwing hook with the plugin source file and line (source-mapped from the bundle)', async () => {
+    const lines: string[] = [];
+    const logger = createLogger({ level: 'error', destination: { write: (line: string) => lines.push(line) } });
+    const logged = compose([{ name: 'hostile', middleware: createPluginMiddleware(hostile, 'hostile', 'fail-closed', logger) }], terminal);
+    const res = await logged(request({ 'x-mode': 'throw' }));
+    assert.equal(res.status, 500);
+    const entry = JSON.parse(lines.find((l) => l.includes('onRequest failed'))!) as { source: string; error: string };
+    const throwLine = (await import('node:fs')).readFileSync(hostilePath, 'utf8').split('\n').findIndex((l) => l.includes("throw new Error('secret plugin detail')")) + 1;
+    assert.match(entry.source, new RegExp(`fixtures/hostile\\.ts:${throwLine}:\\d+$`));
+    assert.match(entry.error, /secret plugin detail/);
   });
 
   it('fail-open skips a failing hook and the request goes on', async () => {

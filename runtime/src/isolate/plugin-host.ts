@@ -1,7 +1,7 @@
 import ivm from 'isolated-vm';
 import type { Logger } from 'pino';
 import { createHookRuntime } from '@isogate/sdk/internal/hook-runtime';
-import type { PluginBundle } from './bundle-plugin.ts';
+import { pluginLocation, type PluginBundle } from './bundle-plugin.ts';
 
 export interface PluginLimitsResolved {
   memoryMb: number;
@@ -26,6 +26,8 @@ export type PluginFailureKind = 'throw' | 'timeout' | 'memory' | 'deadline' | 'b
 export class PluginFailure extends Error {
   readonly kind: PluginFailureKind;
   readonly plugin: string;
+  /** Where in the plugin's own source it failed (`file:line:column`), when the stack says so. */
+  location: string | null = null;
   constructor(plugin: string, kind: PluginFailureKind, message: string) {
     super(message);
     this.name = 'PluginFailure';
@@ -177,7 +179,9 @@ export class PluginHost {
       this.#discard(loaded);
       return new PluginFailure(name, 'timeout', message);
     }
-    return new PluginFailure(name, 'throw', message);
+    const failure = new PluginFailure(name, 'throw', message);
+    failure.location = pluginLocation(this.bundle, (err as { stack?: string } | null)?.stack);
+    return failure;
   }
 
   /** Dispose the isolate. Calls in flight reject; the host is not reloaded again. */

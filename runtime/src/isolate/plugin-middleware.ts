@@ -193,7 +193,7 @@ export function createPluginMiddleware(host: PluginHost, instanceName: string, p
 
   const failed = (err: unknown, hook: string): GatewayResponse | null => {
     const kind = err instanceof PluginFailure ? err.kind : 'throw';
-    log.error({ hook, kind, plugin: name, error: err instanceof Error ? err.message : String(err), source: host.bundle.entry }, `plugin ${hook} failed (${policy})`);
+    log.error({ hook, kind, plugin: name, error: err instanceof Error ? err.message : String(err), source: (err instanceof PluginFailure && err.location) || host.bundle.entry }, `plugin ${hook} failed (${policy})`);
     return policy === 'fail-open' ? null : errorResponse('PLUGIN_FAILED');
   };
 
