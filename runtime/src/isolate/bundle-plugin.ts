@@ -5,8 +5,11 @@ import * as esbuild from 'esbuild';
 
 export interface PluginBundle {
   readonly code: string;
-  /** esbuild's source map of `code`: maps a plugin error's frame back to the plugin's own file:line. */
-  readonly sourceMap: SourceMap | null;
+  /**
+   * esbuild's source map of `code` (JSON text), parsed only when a plugin error needs a location:
+   * a parsed map is many small objects per bundle, and bundles are rebuilt on every reload.
+   */
+  readonly sourceMap: string | null;
   /** Absolute paths of the plugin's own source files (what a watcher watches). */
   readonly files: readonly string[];
   readonly entry: string;
@@ -72,8 +75,10 @@ export async function bundlePlugin(entry: string): Promise<PluginBundle> {
   // `;void 0`: the script's completion value must not be a function (it would pin the context).
   const js = result.outputFiles.find((f) => f.path.endsWith('.js'))!;
   const map = result.outputFiles.find((f) => f.path.endsWith('.map'));
-  return { code: `${js.text}\n;void 0`, sourceMap: map ? new SourceMap(JSON.parse(map.text)) : null, files, entry };
+  return { code: `${js.text}\n;void 0`, sourceMap: map ? map.text : null, files, entry };
 }
+
+const parsedMaps = new WeakMap<PluginBundle, SourceMap>();
 
 /**
  * The plugin's own `file:line:column` for the first bundle frame of an isolate stack, or null.
@@ -87,7 +92,9 @@ export function pluginLocation(bundle: PluginBundle, stack: string | undefined):
     if (at === -1) continue;
     const match = /^(\d+):(\d+)/.exec(line.slice(at + prefix.length));
     if (!match) continue;
-    const entry = bundle.sourceMap.findEntry(Number(match[1]) - 1, Number(match[2]) - 1);
+    let map = parsedMaps.get(bundle);
+    if (!map) parsedMaps.set(bundle, (map = new SourceMap(JSON.parse(bundle.sourceMap))));
+    const entry = map.findEntry(Number(match[1]) - 1, Number(match[2]) - 1);
     if (!('originalSource' in entry) || !entry.originalSource) continue;
     const source = entry.originalSource.startsWith('file://') ? fileURLToPath(entry.originalSource) : path.resolve(path.dirname(bundle.entry), entry.originalSource);
     return `${source}:${entry.originalLine + 1}:${entry.originalColumn + 1}`;
