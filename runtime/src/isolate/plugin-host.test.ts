@@ -81,7 +81,7 @@ describe('plugin host (isolated-vm)', () => {
     assert.deepEqual(await json(res), { error: { code: 'ISOGATE_ERR_PLUGIN_FAILED', message: 'a plugin failed while handling the request' } });
   });
 
-  for (const mode of ['loop', 'loop-after-await', 'never', 'allocate']) {
+  for (const mode of ['loop', 'loop-after-await', 'never', 'allocate', 'fill']) {
     it(`a hook that does "${mode}" is stopped within its limit, and the plugin serves again`, async () => {
       const started = Date.now();
       const res = await handler(request({ 'x-mode': mode }));

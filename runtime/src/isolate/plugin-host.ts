@@ -2,6 +2,7 @@ import ivm from 'isolated-vm';
 import type { Logger } from 'pino';
 import { createHookRuntime } from '@isogate/sdk/internal/hook-runtime';
 import { pluginLocation, type PluginBundle } from './bundle-plugin.ts';
+import { installBuiltinGuards } from './builtin-guards.ts';
 
 export interface PluginLimitsResolved {
   memoryMb: number;
@@ -42,7 +43,7 @@ export class PluginFailure extends Error {
  * the only code that talks to the host: one JSON string in and one out per call, so no
  * isolated-vm object ever reaches plugin code.
  */
-const PRELUDE = `Object.defineProperty(globalThis, '__isogateHost', { value: (${createHookRuntime.toString()})(), enumerable: false, configurable: false, writable: false });\n;void 0`;
+const PRELUDE = `(${installBuiltinGuards.toString()})();\nObject.defineProperty(globalThis, '__isogateHost', { value: (${createHookRuntime.toString()})(), enumerable: false, configurable: false, writable: false });\n;void 0`;
 
 interface Loaded {
   isolate: ivm.Isolate;
