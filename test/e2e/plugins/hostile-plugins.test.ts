@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { silentLogger, startGateway, type RunningGateway } from '../../../runtime/src/index.ts';
+
+// Through real sockets: a misbehaving plugin on one route is answered per its failure policy
+// within its limits, while another route keeps serving and the process stays up.
+const hostile = path.resolve(import.meta.dirname, '../../../runtime/src/isolate/fixtures/hostile.ts');
+let dir: string;
+let upstream: http.Server;
+let running: RunningGateway;
+
+before(async () => {
+  upstream = http.createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ path: req.url, hostile: req.headers['x-hostile'] ?? null }));
+  });
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+  const origin = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+  dir = await fs.mkdtemp(path.join(import.meta.dirname, '.tmp-hostile-'));
+  await fs.writeFile(
+    path.join(dir, 'gateway.config.ts'),
+    `export default {
+  plugins: {
+    closed: { use: ${JSON.stringify(hostile)}, limits: { cpuMs: 50, wallMs: 400, memoryMb: 32 } },
+    open: { use: ${JSON.stringify(hostile)}, failurePolicy: 'fail-open', limits: { cpuMs: 50, wallMs: 400, memoryMb: 32 } },
+  },
+  routes: [
+    { path: '/closed/*', upstream: ${JSON.stringify(origin)}, middleware: ['closed'] },
+    { path: '/open/*', upstream: ${JSON.stringify(origin)}, middleware: ['open'] },
+    { path: '/plain/*', upstream: ${JSON.stringify(origin)} },
+  ],
+};
+`,
+  );
+  running = await startGateway({ configPath: path.join(dir, 'gateway.config.ts'), port: 0, logger: silentLogger() });
+});
+
+after(async () => {
+  await running?.stop();
+  upstream.closeAllConnections();
+  upstream.close();
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+async function get(p: string, mode?: string): Promise<{ status: number; body: string; ms: number }> {
+  const started = Date.now();
+  const res = await fetch(`${running.url}${p}`, { headers: mode ? { 'x-mode': mode } : {} });
+  return { status: res.status, body: await res.text(), ms: Date.now() - started };
+}
+
+describe('misbehaving plugins over real sockets', () => {
+  for (const mode of ['throw', 'loop', 'loop-after-await', 'never', 'allocate', 'fill']) {
+    it(`"${mode}": fail-closed answers a coded 500 within its limit; fail-open passes; other routes keep serving`, async () => {
+      const plainDuring = get('/plain/x'); // in flight while the plugin misbehaves
+      const closed = await get('/closed/x', mode);
+      assert.equal(closed.status, 500);
+      assert.equal(JSON.parse(closed.body).error.code, 'ISOGATE_ERR_PLUGIN_FAILED');
+      assert.doesNotMatch(closed.body, /secret|hostile\.ts|Error/);
+      assert.ok(closed.ms < 5_000, `took ${closed.ms} ms`);
+      const open = await get('/open/x', mode);
+      assert.equal(open.status, 200, 'fail-open skips the failing hook');
+      assert.equal((await plainDuring).status, 200);
+      // The plugin itself recovers (a fresh isolate where needed).
+      const calm = await get('/closed/x');
+      assert.equal(calm.status, 200);
+      assert.equal(JSON.parse(calm.body).hostile, 'calm');
+    });
+  }
+
+  it('plugin code cannot reach the host: no process, require, fetch, or import()', async () => {
+    const res = await get('/closed/x', 'escape');
+    const seen = JSON.parse(res.body) as Record<string, string>;
+    assert.equal(seen['process'], 'undefined');
+    assert.equal(seen['require'], 'undefined');
+    assert.equal(seen['fetch'], 'undefined');
+    assert.match(seen['ctor']!, /^(undefined|blocked: .*)$/);
+    assert.equal(seen['dynamicImport'], 'refused');
+  });
+});
