@@ -24,7 +24,6 @@ import {
   bodyless,
   declaredTooLarge,
   fitHeaders,
-  headerPairs as pairs,
   hookMessage,
   isIdentityEncoded,
   replacedBytes,
@@ -346,7 +345,7 @@ function prepare(init: TestRequestInit): PreparedRequest {
 
 /** The message the gateway sends into the isolate (runtime/src/isolate/plugin-middleware.ts `encodeRequest`). */
 function encode(req: PreparedRequest): Record<string, unknown> {
-  return { s: req.state, c: req.claims, rq: { m: req.method, p: req.path, q: req.query, pa: req.params, ip: req.clientIp, rn: req.routeName, h: pairs(req.headers) } };
+  return { s: req.state, c: req.claims, rq: { m: req.method, p: req.path, q: req.query, pa: req.params, ip: req.clientIp, rn: req.routeName, h: JSON.stringify(req.headers) } };
 }
 
 /**
@@ -471,7 +470,7 @@ export async function testPlugin<Schema extends StandardSchemaV1 | undefined>(
       const input = encode(req);
       let fragment: string | undefined;
       if (responseKind) {
-        input['rs'] = { st: status, h: pairs(headers), k: responseKind };
+        input['rs'] = { st: status, h: JSON.stringify(headers), k: responseKind };
         if (responseKind === 'bytes' || isIdentityEncoded(headers)) {
           // A HEAD answer or a 204/304 has no body whatever its Content-Length says.
           const declaredOver = req.method !== 'HEAD' && !bodyless(status) && declaredTooLarge(headers, maxBytes);
@@ -480,7 +479,7 @@ export async function testPlugin<Schema extends StandardSchemaV1 | undefined>(
           }
           fragment = responseFragment(responseKind, bytes ?? EMPTY);
         }
-      } else input['rs'] = { st: status, h: pairs(headers) };
+      } else input['rs'] = { st: status, h: JSON.stringify(headers) };
       const out = await call('onResponse', hookMessage(input, 'sb', fragment));
       const result: ResponseOutcome = { status, headers, state: out.s ?? jsonCopy(req.state), logs: logEntries(out) };
       if (typeof out.st === 'number' && Number.isInteger(out.st) && out.st >= 200 && out.st <= 599) result.status = out.st;

@@ -136,10 +136,17 @@ export class PluginHost {
     if (!loaded.isolate.isDisposed) loaded.isolate.dispose();
   }
 
-  /** Run a hook: one JSON string in, one out. */
-  async call(hook: 'onRequest' | 'onResponse', input: string): Promise<string> {
-    const loaded = this.#loaded && !this.#loaded.isolate.isDisposed ? this.#loaded : await this.#ready();
-    const name = this.manifest.name;
+  /**
+   * Run a hook: one JSON string in, one out. A synchronous hook on a loaded isolate answers
+   * synchronously (a string, no promise): most hooks are sync and this is the hot path.
+   */
+  call(hook: 'onRequest' | 'onResponse', input: string): string | Promise<string> {
+    const loaded = this.#loaded;
+    if (!loaded || loaded.isolate.isDisposed) return this.#ready().then((l) => this.#run(l, hook, input));
+    return this.#run(loaded, hook, input);
+  }
+
+  #run(loaded: Loaded, hook: 'onRequest' | 'onResponse', input: string): string | Promise<string> {
     let result: string;
     try {
       result = loaded.call.applySync(undefined, [hook, input], { timeout: this.limits.cpuMs }) as string;
@@ -147,9 +154,15 @@ export class PluginHost {
       throw this.#classify(err, loaded);
     }
     if (result.charCodeAt(0) !== 0) return result;
-    // The hook returned a promise: wait for it, but never longer than the wall-clock deadline.
-    // Code after an `await` is not covered by the CPU timeout; only disposing the isolate stops it.
-    const id = Number(result.slice(1));
+    return this.#settle(loaded, hook, Number(result.slice(1)));
+  }
+
+  /**
+   * The hook returned a promise: wait for it, but never longer than the wall-clock deadline.
+   * Code after an `await` is not covered by the CPU timeout; only disposing the isolate stops it.
+   */
+  async #settle(loaded: Loaded, hook: string, id: number): Promise<string> {
+    const name = this.manifest.name;
     let timer: NodeJS.Timeout | undefined;
     try {
       return await Promise.race([

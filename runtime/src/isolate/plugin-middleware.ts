@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { GatewayRequest, GatewayResponse, HeaderMap, Middleware } from '../chain/types.ts';
 import { Readable } from 'node:stream';
-import { applyHeaderOps, bodyKind, bodyless, fitHeaders, headerPairs as pairs, hookMessage, responseFragment, type HookOutput } from '@isogate/sdk/internal/hook-wire';
+import { applyHeaderOps, bodyKind, bodyless, fitHeaders, hookMessage, responseFragment, type HookOutput } from '@isogate/sdk/internal/hook-wire';
 import { discardBody } from '../chain/discard-body.ts';
 import { GatewayError } from '../errors.ts';
 import { errorResponse } from '../gateway.ts';
@@ -41,11 +41,14 @@ function headerMap(list: [string, string][], plugin: string): HeaderMap {
 }
 
 function encodeRequest(req: GatewayRequest, state: Record<string, unknown>): Record<string, unknown> {
-  return {
-    s: state,
-    c: req.state[CLAIMS] ?? null,
-    rq: { m: req.method, p: req.path, q: req.query, pa: req.params, ip: req.clientIp, rn: req.route.name, h: pairs(req.headers) },
+  const message: Record<string, unknown> = {
+    rq: { m: req.method, p: req.path, q: req.query, pa: req.params, ip: req.clientIp, rn: req.route.name, h: JSON.stringify(req.headers) },
   };
+  // Absent means empty: most requests carry no plugin state and no claims.
+  if (Object.keys(state).length > 0) message['s'] = state;
+  const claims = req.state[CLAIMS];
+  if (claims !== undefined && claims !== null) message['c'] = claims;
+  return message;
 }
 
 /** A body as handed to a hook: its fragment (none when the hook does not get it) and where the body is now. */
@@ -210,7 +213,8 @@ export function createPluginMiddleware(host: PluginHost, instanceName: string, p
         try {
           const input = encodeRequest(req, state);
           if (requestKind) (input['rq'] as Record<string, unknown>)['k'] = requestKind;
-          const out = JSON.parse(await host.call('onRequest', hookMessage(input, 'qb', prepared?.fragment))) as HookOutput;
+          const raw = host.call('onRequest', hookMessage(input, 'qb', prepared?.fragment));
+          const out = JSON.parse(typeof raw === 'string' ? raw : await raw) as HookOutput;
           emit(out);
           if (out.s) req.state[PLUGIN_STATE] = out.s;
           if (out.r) return directResponse(out.r, name);
@@ -247,8 +251,9 @@ export function createPluginMiddleware(host: PluginHost, instanceName: string, p
       }
       try {
         const input = encodeRequest(req, (req.state[PLUGIN_STATE] as Record<string, unknown> | undefined) ?? {});
-        input['rs'] = responseKind ? { st: res.status, h: pairs(res.headers), k: responseKind } : { st: res.status, h: pairs(res.headers) };
-        const out = JSON.parse(await host.call('onResponse', hookMessage(input, 'sb', prepared?.fragment))) as HookOutput;
+        input['rs'] = responseKind ? { st: res.status, h: JSON.stringify(res.headers), k: responseKind } : { st: res.status, h: JSON.stringify(res.headers) };
+        const raw = host.call('onResponse', hookMessage(input, 'sb', prepared?.fragment));
+        const out = JSON.parse(typeof raw === 'string' ? raw : await raw) as HookOutput;
         emit(out);
         const replaced = responseKind && out.rb !== undefined ? replacedBytes(out.rb) : null;
         if (responseKind && out.rb !== undefined && !replaced) throw new PluginFailure(name, 'bad-result', 'unreadable response body');

@@ -43,50 +43,65 @@ export function createHookRuntime(): HookRuntime {
   type Fields = Record<string, string[]>;
   type LogEntry = [level: string, message: string, fields: unknown];
 
-  // Reads come from the request's fields; writes are also recorded as operations, and only the
-  // operations cross back to the host (a hook that sets one header sends back one small entry,
-  // not the whole header list).
+  // Headers arrive as JSON text (`{"name": "value" | ["v1", "v2"]}`) parsed only on the first
+  // read: a hook that only sets or deletes headers never pays for parsing them. Writes are recorded
+  // as operations, and only the operations cross back to the host.
   class Headers {
-    readonly f: Fields;
     readonly ops: (['s' | 'a', string, string] | ['d', string])[] = [];
-    constructor(pairs: [string, string][]) {
-      const f: Fields = Object.create(null);
-      for (const [k, v] of pairs) (f[k] ??= []).push(v);
-      this.f = f;
+    #source: string;
+    #fields: Fields | null = null;
+    constructor(source: string) {
+      this.#source = source;
     }
     get changed(): boolean {
       return this.ops.length > 0;
     }
+    #read(): Fields {
+      if (this.#fields) return this.#fields;
+      const f: Fields = Object.create(null);
+      const raw = JSON.parse(this.#source) as Record<string, string | string[]>;
+      for (const k in raw) {
+        const v = raw[k]!;
+        f[k] = Array.isArray(v) ? v.map(String) : [String(v)];
+      }
+      for (const op of this.ops) {
+        if (op[0] === 's') f[op[1]] = [op[2]];
+        else if (op[0] === 'a') (f[op[1]] ??= []).push(op[2]);
+        else delete f[op[1]];
+      }
+      return (this.#fields = f);
+    }
     get(name: string): string | undefined {
-      const v = this.f[String(name).toLowerCase()];
+      const v = this.#read()[String(name).toLowerCase()];
       return v === undefined ? undefined : v.join(', ');
     }
     getAll(name: string): string[] {
-      return [...(this.f[String(name).toLowerCase()] ?? [])];
+      return [...(this.#read()[String(name).toLowerCase()] ?? [])];
     }
     has(name: string): boolean {
-      return String(name).toLowerCase() in this.f;
+      return String(name).toLowerCase() in this.#read();
     }
     set(name: string, value: string): void {
       const k = String(name).toLowerCase();
       const v = String(value);
-      this.f[k] = [v];
+      if (this.#fields) this.#fields[k] = [v];
       this.ops.push(['s', k, v]);
     }
     append(name: string, value: string): void {
       const k = String(name).toLowerCase();
       const v = String(value);
-      (this.f[k] ??= []).push(v);
+      if (this.#fields) (this.#fields[k] ??= []).push(v);
       this.ops.push(['a', k, v]);
     }
     delete(name: string): void {
       const k = String(name).toLowerCase();
-      delete this.f[k];
+      if (this.#fields) delete this.#fields[k];
       this.ops.push(['d', k]);
     }
     entries(): [string, string][] {
+      const f = this.#read();
       const out: [string, string][] = [];
-      for (const k in this.f) for (const v of this.f[k]!) out.push([k, v]);
+      for (const k in f) for (const v of f[k]!) out.push([k, v]);
       return out;
     }
   }
@@ -227,7 +242,10 @@ export function createHookRuntime(): HookRuntime {
       }
     }
     const finish = (direct: unknown): string => {
-      const out: Record<string, unknown> = { s: ctx.state, l: logs };
+      // Empty state and logs stay home: the host keeps the state it sent when none comes back.
+      const out: Record<string, unknown> = {};
+      if (msg.s !== undefined || Object.keys(ctx.state).length > 0) out['s'] = ctx.state;
+      if (logs.length > 0) out['l'] = logs;
       if (req['path'] !== rq.p) out['p'] = String(req['path']);
       if (req['query'] !== rq.q) out['q'] = String(req['query']);
       if (reqHeaders.changed) out['h'] = reqHeaders.ops;

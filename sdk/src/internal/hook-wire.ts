@@ -61,21 +61,6 @@ export function bodyKind(declared: unknown): BodyKind | null {
 /** Header fields by lower-case name, as the gateway holds them. */
 type Headers = Record<string, string | string[]>;
 
-/**
- * Header fields as the message carries them: one `[name, value]` pair per value, in order.
- * @internal
- * @example
- * headerPairs({ 'set-cookie': ['a=1', 'b=2'] }); // [['set-cookie', 'a=1'], ['set-cookie', 'b=2']]
- */
-export function headerPairs(headers: Headers): [string, string][] {
-  const out: [string, string][] = [];
-  for (const name in headers) {
-    const value = headers[name]!;
-    if (Array.isArray(value)) for (const v of value) out.push([name, v]);
-    else out.push([name, value]);
-  }
-  return out;
-}
 
 /**
  * What a plugin gets when it declares `requestBody` / `responseBody` without `maxBodyBytes`.
@@ -247,32 +232,38 @@ const OP_HEADER_NAME = /^[!#$%&'*+.^`|~0-9a-z-]+$/;
 const OP_HEADER_VALUE = /^[^\r\n\0]*$/;
 
 /**
- * Apply a hook's header operations to a copy of `headers`, validating every name and value the
- * hook wrote (the rest were already valid). `invalid` builds the error to throw.
+ * Apply a hook's header operations to `headers` in place (the request's or response's own map),
+ * validating every name and value the hook wrote (the rest were already valid). `invalid` builds
+ * the error to throw; on an invalid operation nothing has been changed.
  * @internal
  * @example
- * applyHeaderOps({ a: '1' }, [['s', 'b', '2'], ['d', 'a']], (m) => new Error(m)); // { b: '2' }
+ * applyHeaderOps(headers, [['s', 'b', '2'], ['d', 'a']], (m) => new Error(m)); // headers is now { b: '2' }
  */
 export function applyHeaderOps(
-  headers: Readonly<Record<string, string | string[]>>,
+  headers: Record<string, string | string[]>,
   ops: readonly HeaderOp[],
   invalid: (message: string) => Error,
 ): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = { ...headers };
+  // Validate everything first, so an invalid operation leaves the headers untouched.
+  for (const op of ops) {
+    const kind = op[0];
+    if (kind !== 's' && kind !== 'a' && kind !== 'd') throw invalid('unknown header operation');
+    if (typeof op[1] !== 'string' || !OP_HEADER_NAME.test(op[1])) throw invalid(`invalid header ${JSON.stringify(op[1])}`);
+    if (kind !== 'd' && (typeof op[2] !== 'string' || !OP_HEADER_VALUE.test(op[2]))) throw invalid(`invalid header ${JSON.stringify(op[1])}`);
+  }
+  const out = headers;
   for (const op of ops) {
     const name = op[1];
-    if (typeof name !== 'string' || !OP_HEADER_NAME.test(name)) throw invalid(`invalid header ${JSON.stringify(name)}`);
     if (op[0] === 'd') {
       delete out[name];
       continue;
     }
     const value = op[2];
-    if (typeof value !== 'string' || !OP_HEADER_VALUE.test(value)) throw invalid(`invalid header ${JSON.stringify(name)}`);
     if (op[0] === 's') out[name] = value;
     else if (op[0] === 'a') {
       const existing = out[name];
       out[name] = existing === undefined ? value : Array.isArray(existing) ? [...existing, value] : [existing, value];
-    } else throw invalid('unknown header operation');
+    }
   }
   return out;
 }

@@ -48,6 +48,6 @@ it('memory returns to its baseline after 100 plugin reloads (isolates are dispos
   // ~2 isolates per reload: without disposal 200 isolates would hold well over 300 MB.
   assert.ok(grownMb < 60, `RSS grew by ${grownMb.toFixed(1)} MB over 100 reloads`);
   // The very first generation was retired and disposed.
-  for (const host of previous) await assert.rejects(host.call('onRequest', '{}'), /unloaded/);
+  for (const host of previous) await assert.rejects(async () => host.call('onRequest', '{}'), /unloaded/);
   await gateway.close();
 });
