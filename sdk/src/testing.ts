@@ -345,7 +345,7 @@ function prepare(init: TestRequestInit): PreparedRequest {
 
 /** The message the gateway sends into the isolate (runtime/src/isolate/plugin-middleware.ts `encodeRequest`). */
 function encode(req: PreparedRequest): Record<string, unknown> {
-  return { s: req.state, c: req.claims, rq: { m: req.method, p: req.path, q: req.query, pa: req.params, ip: req.clientIp, rn: req.routeName, h: JSON.stringify(req.headers) } };
+  return { s: req.state, c: req.claims, rq: { m: req.method, p: req.path, q: req.query, pa: req.params, ip: req.clientIp, rn: req.routeName } };
 }
 
 /**
@@ -391,8 +391,8 @@ export async function testPlugin<Schema extends StandardSchemaV1 | undefined>(
   const responseKind = hasResponse ? bodyKind(manifest.responseBody) : null;
   const maxBytes = resolveMaxBodyBytes(manifest.maxBodyBytes);
 
-  async function call(hook: 'onRequest' | 'onResponse', message: string): Promise<HookOutput> {
-    const first = rt.call(hook, message);
+  async function call(hook: 'onRequest' | 'onResponse', message: string, requestHeaders: string, responseHeaders?: string): Promise<HookOutput> {
+    const first = responseHeaders === undefined ? rt.call(hook, message, requestHeaders) : rt.call(hook, message, requestHeaders, responseHeaders);
     if (first.charCodeAt(0) !== 0) return JSON.parse(first) as HookOutput;
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
@@ -437,7 +437,7 @@ export async function testPlugin<Schema extends StandardSchemaV1 | undefined>(
           delete req.headers['transfer-encoding'];
         }
       }
-      const out = await call('onRequest', hookMessage(input, 'qb', fragment));
+      const out = await call('onRequest', hookMessage(input, 'qb', fragment), JSON.stringify(req.headers));
       const result = { state: out.s ?? jsonCopy(req.state), logs: logEntries(out) };
       return withLogs(result.logs, () => {
         if (out.r) return { ...result, response: directResponse(out.r) };
@@ -470,7 +470,7 @@ export async function testPlugin<Schema extends StandardSchemaV1 | undefined>(
       const input = encode(req);
       let fragment: string | undefined;
       if (responseKind) {
-        input['rs'] = { st: status, h: JSON.stringify(headers), k: responseKind };
+        input['rs'] = { st: status, k: responseKind };
         if (responseKind === 'bytes' || isIdentityEncoded(headers)) {
           // A HEAD answer or a 204/304 has no body whatever its Content-Length says.
           const declaredOver = req.method !== 'HEAD' && !bodyless(status) && declaredTooLarge(headers, maxBytes);
@@ -479,8 +479,8 @@ export async function testPlugin<Schema extends StandardSchemaV1 | undefined>(
           }
           fragment = responseFragment(responseKind, bytes ?? EMPTY);
         }
-      } else input['rs'] = { st: status, h: JSON.stringify(headers) };
-      const out = await call('onResponse', hookMessage(input, 'sb', fragment));
+      } else input['rs'] = { st: status };
+      const out = await call('onResponse', hookMessage(input, 'sb', fragment), JSON.stringify(req.headers), JSON.stringify(headers));
       const result: ResponseOutcome = { status, headers, state: out.s ?? jsonCopy(req.state), logs: logEntries(out) };
       if (typeof out.st === 'number' && Number.isInteger(out.st) && out.st >= 200 && out.st <= 599) result.status = out.st;
       return withLogs(result.logs, () => {

@@ -45,10 +45,12 @@ export class PluginFailure extends Error {
  */
 const PRELUDE = `(${installBuiltinGuards.toString()})();\nObject.defineProperty(globalThis, '__isogateHost', { value: (${createHookRuntime.toString()})(), enumerable: false, configurable: false, writable: false });\n;void 0`;
 
+type HookArgs = [hook: string, input: string, requestHeaders: string, responseHeaders?: string];
+
 interface Loaded {
   isolate: ivm.Isolate;
   context: ivm.Context;
-  call: ivm.Reference<(hook: string, input: string) => string>;
+  call: ivm.Reference<(hook: string, input: string, requestHeaders: string, responseHeaders?: string) => string>;
   settle: ivm.Reference<(id: number) => Promise<string>>;
 }
 
@@ -140,16 +142,17 @@ export class PluginHost {
    * Run a hook: one JSON string in, one out. A synchronous hook on a loaded isolate answers
    * synchronously (a string, no promise): most hooks are sync and this is the hot path.
    */
-  call(hook: 'onRequest' | 'onResponse', input: string): string | Promise<string> {
+  call(hook: 'onRequest' | 'onResponse', input: string, requestHeaders = '{}', responseHeaders?: string): string | Promise<string> {
+    const args: HookArgs = responseHeaders === undefined ? [hook, input, requestHeaders] : [hook, input, requestHeaders, responseHeaders];
     const loaded = this.#loaded;
-    if (!loaded || loaded.isolate.isDisposed) return this.#ready().then((l) => this.#run(l, hook, input));
-    return this.#run(loaded, hook, input);
+    if (!loaded || loaded.isolate.isDisposed) return this.#ready().then((l) => this.#run(l, hook, args));
+    return this.#run(loaded, hook, args);
   }
 
-  #run(loaded: Loaded, hook: 'onRequest' | 'onResponse', input: string): string | Promise<string> {
+  #run(loaded: Loaded, hook: 'onRequest' | 'onResponse', args: HookArgs): string | Promise<string> {
     let result: string;
     try {
-      result = loaded.call.applySync(undefined, [hook, input], { timeout: this.limits.cpuMs }) as string;
+      result = loaded.call.applySync(undefined, args, { timeout: this.limits.cpuMs }) as string;
     } catch (err) {
       throw this.#classify(err, loaded);
     }

@@ -42,7 +42,7 @@ function headerMap(list: [string, string][], plugin: string): HeaderMap {
 
 function encodeRequest(req: GatewayRequest, state: Record<string, unknown>): Record<string, unknown> {
   const message: Record<string, unknown> = {
-    rq: { m: req.method, p: req.path, q: req.query, pa: req.params, ip: req.clientIp, rn: req.route.name, h: JSON.stringify(req.headers) },
+    rq: { m: req.method, p: req.path, q: req.query, pa: req.params, ip: req.clientIp, rn: req.route.name },
   };
   // Absent means empty: most requests carry no plugin state and no claims.
   if (Object.keys(state).length > 0) message['s'] = state;
@@ -213,7 +213,7 @@ export function createPluginMiddleware(host: PluginHost, instanceName: string, p
         try {
           const input = encodeRequest(req, state);
           if (requestKind) (input['rq'] as Record<string, unknown>)['k'] = requestKind;
-          const raw = host.call('onRequest', hookMessage(input, 'qb', prepared?.fragment));
+          const raw = host.call('onRequest', hookMessage(input, 'qb', prepared?.fragment), JSON.stringify(req.headers));
           const out = JSON.parse(typeof raw === 'string' ? raw : await raw) as HookOutput;
           emit(out);
           if (out.s) req.state[PLUGIN_STATE] = out.s;
@@ -251,8 +251,8 @@ export function createPluginMiddleware(host: PluginHost, instanceName: string, p
       }
       try {
         const input = encodeRequest(req, (req.state[PLUGIN_STATE] as Record<string, unknown> | undefined) ?? {});
-        input['rs'] = responseKind ? { st: res.status, h: JSON.stringify(res.headers), k: responseKind } : { st: res.status, h: JSON.stringify(res.headers) };
-        const raw = host.call('onResponse', hookMessage(input, 'sb', prepared?.fragment));
+        input['rs'] = responseKind ? { st: res.status, k: responseKind } : { st: res.status };
+        const raw = host.call('onResponse', hookMessage(input, 'sb', prepared?.fragment), JSON.stringify(req.headers), JSON.stringify(res.headers));
         const out = JSON.parse(typeof raw === 'string' ? raw : await raw) as HookOutput;
         emit(out);
         const replaced = responseKind && out.rb !== undefined ? replacedBytes(out.rb) : null;

@@ -26,8 +26,12 @@ export interface HookRuntime {
   register(value: unknown): string;
   /** Validate the options (JSON text) with the plugin's Standard Schema; `{"ok":true}` or the issues. */
   configure(input: string): string | Promise<string>;
-  /** Run a hook; a result starting with `\u0000` names a pending promise to `settle`. */
-  call(hook: string, input: string): string;
+  /**
+   * Run a hook; a result starting with `\u0000` names a pending promise to `settle`. Header maps
+   * travel as separate JSON strings (request, then response for onResponse), so they are parsed
+   * only if the hook reads them.
+   */
+  call(hook: string, input: string, requestHeaders: string, responseHeaders?: string): string;
   settle(id: number): Promise<string>;
 }
 
@@ -214,12 +218,12 @@ export function createHookRuntime(): HookRuntime {
     return Object.freeze({ debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') });
   }
 
-  function run(hook: string, input: string): string {
+  function run(hook: string, input: string, requestHeaders: string, responseHeaders?: string): string {
     const msg = JSON.parse(input);
     const logs: LogEntry[] = [];
     const ctx = Object.freeze({ options, state: msg.s ?? {}, log: makeLog(logs), claims: msg.c ?? undefined });
     const rq = msg.rq;
-    const reqHeaders = new Headers(rq.h);
+    const reqHeaders = new Headers(requestHeaders);
     const req: Record<string, unknown> = {
       method: rq.m,
       path: rq.p,
@@ -235,7 +239,7 @@ export function createHookRuntime(): HookRuntime {
     let res: { status: number; headers: Headers; body?: unknown } | null = null;
     let resBody: BodyIn | null = null;
     if (hook === 'onResponse') {
-      res = { status: msg.rs.st, headers: new Headers(msg.rs.h) };
+      res = { status: msg.rs.st, headers: new Headers(responseHeaders ?? '{}') };
       if (msg.rs.k) {
         resBody = bodyIn(msg.rs.k, 'sb' in msg, msg.sb);
         res.body = resBody.value;
