@@ -26,7 +26,7 @@ async function settle(): Promise<number> {
   return process.memoryUsage().rss;
 }
 
-it('memory returns to its baseline after 100 plugin reloads (isolates are disposed)', { timeout: 120_000 }, async () => {
+it('memory returns to its baseline after 100 plugin reloads (isolates are disposed)', { timeout: 120_000 }, async (t) => {
   const logger = silentLogger();
   const config = resolveConfig(configInput, builtinPlugins);
   const first = await loadUserPlugins(config, examples, logger);
@@ -45,6 +45,7 @@ it('memory returns to its baseline after 100 plugin reloads (isolates are dispos
   await new Promise((r) => setTimeout(r, 300));
   const after = await settle();
   const grownMb = (after - baseline) / 1024 / 1024;
+  t.diagnostic(`RSS after 100 reloads: ${grownMb >= 0 ? '+' : ''}${grownMb.toFixed(1)} MB`);
   // ~2 isolates per reload: without disposal 200 isolates would hold well over 300 MB.
   assert.ok(grownMb < 60, `RSS grew by ${grownMb.toFixed(1)} MB over 100 reloads`);
   // The very first generation was retired and disposed.
