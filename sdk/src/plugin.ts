@@ -95,7 +95,34 @@ export interface PluginContext<Options> {
   readonly log: PluginLogger;
   /** Claims set by authentication (the auth plugin or a verifier), when present. */
   readonly claims: Readonly<Record<string, unknown>> | undefined;
+  /**
+   * HTTP from inside the plugin, only to the origins the config allows for this instance
+   * (`usePlugin(..., { fetch: { allow: ['https://idp.example.com'] } })`); undefined otherwise.
+   * The response body is buffered (bounded) and the call counts against the hook's `wallMs`.
+   * @example
+   * const res = await ctx.fetch!('https://idp.example.com/introspect', { method: 'POST', body: `token=${t}` });
+   * if (res.status !== 200 || !(res.json() as { active?: boolean }).active) return { status: 401 };
+   */
+  readonly fetch: PluginFetch | undefined;
 }
+
+/** The request a plugin may send with `ctx.fetch`. */
+export interface PluginFetchInit {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+/** The answer to `ctx.fetch`: status, lower-case headers and the buffered body. */
+export interface PluginFetchResponse {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  text(): string;
+  json(): unknown;
+}
+
+/** `ctx.fetch`: allow-listed, bounded HTTP for plugins. */
+export type PluginFetch = (url: string, init?: PluginFetchInit) => Promise<PluginFetchResponse>;
 
 export type BodyKind = 'text' | 'json' | 'bytes';
 type Awaitable<T> = T | Promise<T>;
@@ -167,12 +194,27 @@ declare const userPluginSource: unique symbol;
 /** A plugin path or package name that went through {@link usePlugin} (so its options were type-checked). */
 export type UserPluginSource = string & { readonly [userPluginSource]: true };
 
+/**
+ * Which origins a plugin instance may reach with `ctx.fetch` (default: none: no `ctx.fetch`).
+ * @example
+ * const fetch: PluginFetchSettings = { allow: ['https://idp.example.com'], timeoutMs: 2000 };
+ */
+export interface PluginFetchSettings {
+  /** Origins (`scheme://host[:port]`) the plugin may call. */
+  allow: string[];
+  /** Per call (default 5000 ms; the hook's `wallMs` still bounds the whole hook). */
+  timeoutMs?: number;
+  /** Largest response body buffered (default 1 MiB). */
+  maxResponseBytes?: number;
+}
+
 /** A user plugin instance in `gateway.config.ts`; build it with {@link usePlugin}. */
 export interface UserPluginInstance {
   readonly use: UserPluginSource;
   readonly options?: unknown;
   readonly failurePolicy?: FailurePolicy;
   readonly limits?: PluginLimits;
+  readonly fetch?: PluginFetchSettings;
 }
 
 type DefaultExport<M> = M extends { default: infer P } ? P : M;
@@ -190,7 +232,7 @@ type SchemaOfModule<M> = DefaultExport<M> extends Plugin<infer S> ? S : never;
 export function usePlugin<Module>(
   source: string,
   options: OptionsInputOf<SchemaOfModule<Module>>,
-  settings: { failurePolicy?: FailurePolicy; limits?: PluginLimits } = {},
+  settings: { failurePolicy?: FailurePolicy; limits?: PluginLimits; fetch?: PluginFetchSettings } = {},
 ): UserPluginInstance {
   return { use: source as UserPluginSource, options, ...settings };
 }

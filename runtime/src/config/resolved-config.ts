@@ -29,6 +29,8 @@ export type ResolvedPluginInstance =
       readonly options: unknown;
       readonly failurePolicy: 'fail-closed' | 'fail-open';
       readonly limits: { readonly memoryMb: number; readonly cpuMs: number; readonly wallMs: number };
+      /** Origins `ctx.fetch` may reach; null: the plugin has no `ctx.fetch`. */
+      readonly fetch: { readonly allow: readonly string[]; readonly timeoutMs: number; readonly maxResponseBytes: number } | null;
     };
 
 /** What factories see: the frozen config after parse → validate → defaults. Times in ms, sizes in bytes. */

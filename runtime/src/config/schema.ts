@@ -92,6 +92,13 @@ export const pluginInstanceSchema = z.strictObject({
   options: z.unknown().optional(),
   // User plugins only (built-ins run natively and have no isolate):
   failurePolicy: z.enum(['fail-closed', 'fail-open']).optional(),
+  fetch: z
+    .strictObject({
+      allow: z.array(httpUrl.refine((u) => URL.canParse(u) && new URL(u).origin === u.replace(/\/$/, ''), 'expected an origin like "https://idp.example.com" (no path)')).min(1),
+      timeoutMs: z.number().int().min(1).max(60_000).optional(),
+      maxResponseBytes: z.number().int().min(1).max(64 * 1024 * 1024).optional(),
+    })
+    .optional(),
   limits: z
     .strictObject({
       memoryMb: z.number().int().min(8).max(4096).optional(),

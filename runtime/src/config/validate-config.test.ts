@@ -45,6 +45,8 @@ describe('resolveConfig: rejections name the key path', () => {
     ['unknown middleware', { routes: [{ path: '/a', upstream, middleware: ['tracing'] }] }, 'routes[0].middleware[0]', /no plugin instance named "tracing"/],
     ['unknown global middleware', { middleware: ['auth'], routes: [] }, 'middleware[0]', /no plugin instance named "auth"/],
     ['isolate limits on a built-in', { plugins: { h: { use: 'headers', limits: { cpuMs: 5 } } }, routes: [] }, 'plugins.h.limits', /user plugins only/],
+    ['fetch allow-list entry with a path', { plugins: { u: { use: './u.ts', fetch: { allow: ['https://idp.example.com/introspect'] } } }, routes: [] }, 'plugins.u.fetch.allow[0]', /origin/],
+    ['fetch on a built-in', { plugins: { h: { use: 'headers', fetch: { allow: ['https://idp.example.com'] } } }, routes: [] }, 'plugins.h.fetch', /user plugins only/],
     ['bad user plugin limits', { plugins: { u: { use: './u.ts', limits: { memoryMb: 1 } } }, routes: [] }, 'plugins.u.limits.memoryMb'],
     ['bad plugin options', { plugins: { h: { use: 'headers', options: { request: { sett: {} } } } }, routes: [] }, 'plugins.h.options.request.sett', /unknown key/],
     ['bad header value', { plugins: { h: { use: 'headers', options: { response: { set: { 'x-a': 'a\r\nb' } } } } }, routes: [] }, 'plugins.h.options.response.set["x-a"]', /CR, LF/],
@@ -116,7 +118,7 @@ describe('resolveConfig: accepted configs', () => {
 
   it('treats a non-built-in `use` as a user plugin with default limits (loaded and checked later)', () => {
     const config = resolveConfig({ plugins: { u: { use: './plugins/u.ts', options: { a: 1 } } }, routes: [] }, builtinPlugins);
-    assert.deepEqual(config.plugins['u'], { kind: 'user', use: './plugins/u.ts', options: { a: 1 }, failurePolicy: 'fail-closed', limits: { memoryMb: 64, cpuMs: 50, wallMs: 1_000 } });
+    assert.deepEqual(config.plugins['u'], { kind: 'user', use: './plugins/u.ts', options: { a: 1 }, failurePolicy: 'fail-closed', limits: { memoryMb: 64, cpuMs: 50, wallMs: 1_000 }, fetch: null });
   });
 
   it('validates plugin options with the plugin schema and keeps the parsed options', () => {

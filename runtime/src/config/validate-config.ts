@@ -34,6 +34,9 @@ export function resolveConfig(input: unknown, plugins: BuiltinPluginRegistry, fi
               options: p.options ?? {},
               failurePolicy: p.failurePolicy ?? 'fail-closed',
               limits: { memoryMb: p.limits?.memoryMb ?? 64, cpuMs: p.limits?.cpuMs ?? 50, wallMs: p.limits?.wallMs ?? 1_000 },
+              fetch: p.fetch
+                ? { allow: p.fetch.allow.map((u) => new URL(u).origin), timeoutMs: p.fetch.timeoutMs ?? 5_000, maxResponseBytes: p.fetch.maxResponseBytes ?? 1024 * 1024 }
+                : null,
             },
       ]),
     ),
@@ -67,7 +70,7 @@ function checkPlugins(config: ParsedConfig, registry: BuiltinPluginRegistry, iss
       // its isolate when the config loads (load-user-plugins.ts).
       continue;
     }
-    for (const key of ['failurePolicy', 'limits'] as const) {
+    for (const key of ['failurePolicy', 'limits', 'fetch'] as const) {
       if (instance[key] !== undefined) issues.push({ path: formatPath(['plugins', name, key]), message: `built-in plugins run natively: ${key} applies to user plugins only` });
     }
     const result = plugin.options.safeParse(instance.options ?? {});

@@ -37,7 +37,7 @@ export async function loadUserPlugins(config: ResolvedConfig, baseDir: string, l
         const entry = resolvePluginSource(instance.use, baseDir);
         const bundle = await bundlePlugin(entry);
         for (const f of bundle.files) files.add(f);
-        const host = await PluginHost.create(name, bundle, instance.options, instance.limits, logger);
+        const host = await PluginHost.create(name, bundle, instance.options, instance.limits, logger, instance.fetch);
         if (!sdkCompatible(host.manifest.sdkVersion)) {
           host.dispose();
           issues.push({ path: formatPath(['plugins', name, 'use']), message: `plugin "${host.manifest.name}" was built for @isogate/sdk ${String(host.manifest.sdkVersion)}, this gateway runs ${SDK_VERSION}` });

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { createHookRuntime } from '@isogate/sdk/internal/hook-runtime';
 import { pluginLocation, type PluginBundle } from './bundle-plugin.ts';
 import { installBuiltinGuards } from './builtin-guards.ts';
+import { createPluginFetch, installHostFetch, type PluginFetchSettings } from './plugin-fetch.ts';
 
 export interface PluginLimitsResolved {
   memoryMb: number;
@@ -43,7 +44,7 @@ export class PluginFailure extends Error {
  * the only code that talks to the host: one JSON string in and one out per call, so no
  * isolated-vm object ever reaches plugin code.
  */
-const PRELUDE = `(${installBuiltinGuards.toString()})();\nObject.defineProperty(globalThis, '__isogateHost', { value: (${createHookRuntime.toString()})(), enumerable: false, configurable: false, writable: false });\n;void 0`;
+const PRELUDE = `(${installBuiltinGuards.toString()})();\n(${installHostFetch.toString()})();\nObject.defineProperty(globalThis, '__isogateHost', { value: (${createHookRuntime.toString()})(), enumerable: false, configurable: false, writable: false });\n;void 0`;
 
 type HookArgs = [hook: string, input: string, requestHeaders: string, responseHeaders?: string];
 
@@ -67,12 +68,14 @@ export class PluginHost {
   manifest!: PluginManifest;
   readonly #logger: Logger;
   readonly #optionsJson: string;
+  readonly #fetch: PluginFetchSettings | null;
   #loaded: Loaded | null = null;
   #loading: Promise<Loaded> | null = null;
   #disposed = false;
 
-  private constructor(instanceName: string, bundle: PluginBundle, optionsJson: string, limits: PluginLimitsResolved, logger: Logger) {
+  private constructor(instanceName: string, bundle: PluginBundle, optionsJson: string, limits: PluginLimitsResolved, logger: Logger, fetch: PluginFetchSettings | null) {
     this.instanceName = instanceName;
+    this.#fetch = fetch;
     this.bundle = bundle;
     this.#optionsJson = optionsJson;
     this.limits = limits;
@@ -83,8 +86,15 @@ export class PluginHost {
    * Load the bundle into a fresh isolate, register it and validate its options (in the isolate:
    * plugin code never runs in the host). Throws PluginLoadError with the option issues.
    */
-  static async create(instanceName: string, bundle: PluginBundle, options: unknown, limits: PluginLimitsResolved, logger: Logger): Promise<PluginHost> {
-    const host = new PluginHost(instanceName, bundle, JSON.stringify(options ?? {}), limits, logger);
+  static async create(
+    instanceName: string,
+    bundle: PluginBundle,
+    options: unknown,
+    limits: PluginLimitsResolved,
+    logger: Logger,
+    fetch: PluginFetchSettings | null = null,
+  ): Promise<PluginHost> {
+    const host = new PluginHost(instanceName, bundle, JSON.stringify(options ?? {}), limits, logger, fetch);
     host.#loaded = await host.#load(true);
     return host;
   }
@@ -93,6 +103,10 @@ export class PluginHost {
     const isolate = new ivm.Isolate({ memoryLimit: this.limits.memoryMb });
     try {
       const context = await isolate.createContext();
+      if (this.#fetch) {
+        // Picked up (and removed from the global object) by installHostFetch in the prelude.
+        await context.global.set('__isogateFetchRef', new ivm.Reference(createPluginFetch(this.#fetch, this.instanceName, this.#logger)));
+      }
       await context.eval(PRELUDE, { timeout: 1_000 });
       const script = await isolate.compileScript(`${this.bundle.code}\n;__isogateHost.register(__isogatePlugin)`, { filename: `isogate-plugin:${this.bundle.entry}` });
       const manifestJson = (await script.run(context, { timeout: 2_000 })) as string;

@@ -47,6 +47,18 @@ export function createHookRuntime(): HookRuntime {
   type Fields = Record<string, string[]>;
   type LogEntry = [level: string, message: string, fields: unknown];
 
+  // `ctx.fetch` exists only where the gateway installed an allow-listed host fetch for this plugin
+  // (a frozen closure; the plugin never sees the isolated-vm reference behind it).
+  const hostFetch = (globalThis as { __isogateHostFetch?: (url: string, init: string) => Promise<string> }).__isogateHostFetch;
+  const pluginFetch = hostFetch
+    ? Object.freeze(async (url: unknown, init?: { method?: unknown; headers?: unknown; body?: unknown }) => {
+        const answer = JSON.parse(await hostFetch(String(url), JSON.stringify(init ?? {}))) as { status: number; headers: Record<string, string>; body: string; error?: string };
+        if (answer.error !== undefined) throw new Error(answer.error);
+        const body = answer.body;
+        return Object.freeze({ status: answer.status, headers: Object.freeze(answer.headers), text: () => body, json: () => JSON.parse(body) as unknown });
+      })
+    : undefined;
+
   // Headers arrive as JSON text (`{"name": "value" | ["v1", "v2"]}`) parsed only on the first
   // read: a hook that only sets or deletes headers never pays for parsing them. Writes are recorded
   // as operations, and only the operations cross back to the host.
@@ -221,7 +233,7 @@ export function createHookRuntime(): HookRuntime {
   function run(hook: string, input: string, requestHeaders: string, responseHeaders?: string): string {
     const msg = JSON.parse(input);
     const logs: LogEntry[] = [];
-    const ctx = Object.freeze({ options, state: msg.s ?? {}, log: makeLog(logs), claims: msg.c ?? undefined });
+    const ctx = Object.freeze({ options, state: msg.s ?? {}, log: makeLog(logs), claims: msg.c ?? undefined, fetch: pluginFetch });
     const rq = msg.rq;
     const reqHeaders = new Headers(requestHeaders);
     const req: Record<string, unknown> = {
