@@ -20,6 +20,8 @@
 import {
   applyHeaderOps,
   bodyFragment,
+  directResponseParts,
+  headersFromPairs,
   bodyKind,
   bodyless,
   declaredTooLarge,
@@ -235,20 +237,11 @@ export class HookResultError extends Error {
   }
 }
 
-// The gateway's checks on what a hook hands back (runtime/src/isolate/plugin-middleware.ts).
-const HEADER_NAME = /^[!#$%&'*+.^`|~0-9a-z-]+$/;
-const HEADER_VALUE = /^[^\r\n\0]*$/;
+// The gateway's checks on what a hook hands back, shared with runtime/src/isolate/plugin-middleware.ts.
+const refuse = (message: string) => new HookResultError('bad-result', message);
 
 function headerMap(list: [string, string][]): TestHeaderMap {
-  const out: TestHeaderMap = {};
-  for (const [name, value] of list) {
-    if (!HEADER_NAME.test(name) || !HEADER_VALUE.test(value)) throw new HookResultError('bad-result', `invalid header ${JSON.stringify(name)}`);
-    const existing = out[name];
-    if (existing === undefined) out[name] = value;
-    else if (Array.isArray(existing)) existing.push(value);
-    else out[name] = [existing, value];
-  }
-  return out;
+  return headersFromPairs(list, refuse) as TestHeaderMap;
 }
 
 /** Input headers as Node would deliver them: lower-case names, repeats merged into arrays. */
@@ -261,18 +254,8 @@ function incomingHeaders(headers: Record<string, string | string[]> = {}): TestH
 }
 
 function directResponse(r: NonNullable<HookOutput['r']>): TestDirectResponse {
-  const status = r.status;
-  if (typeof status !== 'number' || !Number.isInteger(status) || status < 200 || status > 599) {
-    throw new HookResultError('bad-result', `a direct response needs a status from 200 to 599, got ${JSON.stringify(status)}`);
-  }
-  const headers = r.headers && typeof r.headers === 'object' ? headerMap(Object.entries(r.headers as Record<string, unknown>).map(([k, v]) => [k.toLowerCase(), String(v)])) : {};
-  let text: string | null = null;
-  if (typeof r.body === 'string') text = r.body;
-  else if (r.body !== undefined && r.body !== null) {
-    text = JSON.stringify(r.body);
-    headers['content-type'] ??= 'application/json; charset=utf-8';
-  }
-  return { status, headers, body: r.body, text };
+  const { status, headers, text } = directResponseParts(r, refuse);
+  return { status, headers: headers as TestHeaderMap, body: r.body, text };
 }
 
 function logEntries(out: HookOutput): TestLogEntry[] {

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
-import type { GatewayRequest, GatewayResponse, HeaderMap, Middleware } from '../chain/types.ts';
+import type { GatewayRequest, GatewayResponse, Middleware } from '../chain/types.ts';
 import { Readable } from 'node:stream';
-import { applyHeaderOps, bodyKind, bodyless, fitHeaders, hookMessage, responseFragment, type HookOutput } from '@isogate/sdk/internal/hook-wire';
+import { applyHeaderOps, bodyKind, bodyless, directResponseParts, fitHeaders, hookMessage, responseFragment, type HookOutput } from '@isogate/sdk/internal/hook-wire';
 import { discardBody } from '../chain/discard-body.ts';
 import { GatewayError } from '../errors.ts';
 import { errorResponse } from '../gateway.ts';
@@ -25,20 +25,6 @@ const PLUGIN_STATE = Symbol('isogate.pluginState');
 /** Claims set by authentication (the auth issue fills this). */
 export const CLAIMS = Symbol('isogate.claims');
 
-const HEADER_NAME = /^[!#$%&'*+.^`|~0-9a-z-]+$/;
-const HEADER_VALUE = /^[^\r\n\0]*$/;
-
-function headerMap(list: [string, string][], plugin: string): HeaderMap {
-  const out: HeaderMap = {};
-  for (const [name, value] of list) {
-    if (!HEADER_NAME.test(name) || !HEADER_VALUE.test(value)) throw new PluginFailure(plugin, 'bad-result', `invalid header ${JSON.stringify(name)}`);
-    const existing = out[name];
-    if (existing === undefined) out[name] = value;
-    else if (Array.isArray(existing)) existing.push(value);
-    else out[name] = [existing, value];
-  }
-  return out;
-}
 
 function encodeRequest(req: GatewayRequest, state: Record<string, unknown>): Record<string, unknown> {
   const message: Record<string, unknown> = {
@@ -81,18 +67,8 @@ function drain(body: Readable | null): void {
 }
 
 function directResponse(r: NonNullable<HookOutput['r']>, plugin: string): GatewayResponse {
-  const status = r.status;
-  if (typeof status !== 'number' || !Number.isInteger(status) || status < 200 || status > 599) {
-    throw new PluginFailure(plugin, 'bad-result', `a direct response needs a status from 200 to 599, got ${JSON.stringify(status)}`);
-  }
-  const headers = r.headers && typeof r.headers === 'object' ? headerMap(Object.entries(r.headers as Record<string, unknown>).map(([k, v]) => [k.toLowerCase(), String(v)]), plugin) : {};
-  let body: string | null = null;
-  if (typeof r.body === 'string') body = r.body;
-  else if (r.body !== undefined && r.body !== null) {
-    body = JSON.stringify(r.body);
-    headers['content-type'] ??= 'application/json; charset=utf-8';
-  }
-  return { status, headers, body };
+  const { status, headers, text } = directResponseParts(r, (m) => new PluginFailure(plugin, 'bad-result', m));
+  return { status, headers, body: text };
 }
 
 /**

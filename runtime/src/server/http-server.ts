@@ -4,7 +4,7 @@ import { Readable, type Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { GatewayResponse, HeaderMap } from '../chain/types.ts';
 import { errorBody, type ErrorKey, ERRORS } from '../errors.ts';
-import { errorResponse, type Gateway } from '../gateway.ts';
+import { errorResponse, type Gateway, type IncomingRequest } from '../gateway.ts';
 import { unmapIpv4 } from '../proxy/trusted-proxies.ts';
 import { rawHttpResponse } from './raw-response.ts';
 import { discardBody } from '../chain/discard-body.ts';
@@ -12,6 +12,20 @@ import { discardBody } from '../chain/discard-body.ts';
 /** HTTP/1.1 requires Host (RFC 9112 §3.2); answered here rather than by Node so the body is the JSON catalogue. */
 function missingHost(req: IncomingMessage): boolean {
   return req.httpVersionMajor === 1 && req.httpVersionMinor >= 1 && req.headers.host === undefined;
+}
+
+/** The transport-neutral request the gateway handles; an upgrade has no body to stream. */
+function incoming(req: IncomingMessage, signal: AbortSignal, upgrade: boolean): IncomingRequest {
+  return {
+    method: req.method!,
+    target: req.url!,
+    headers: req.headers as HeaderMap,
+    body: upgrade ? null : req,
+    remoteAddress: unmapIpv4(req.socket.remoteAddress ?? ''),
+    protocol: 'http',
+    signal,
+    upgrade,
+  };
 }
 
 /** Node's parser errors on a client connection, mapped to the error catalogue. */
@@ -98,16 +112,7 @@ export class GatewayServer {
       return;
     }
     this.#gateway
-      .handle({
-        method: req.method!,
-        target: req.url!,
-        headers: req.headers as HeaderMap,
-        body: req,
-        remoteAddress: unmapIpv4(req.socket.remoteAddress ?? ''),
-        protocol: 'http',
-        signal: abort.signal,
-        upgrade: false,
-      })
+      .handle(incoming(req, abort.signal, false))
       .then(
         (response) => {
           piped = this.#write(res, response);
@@ -152,16 +157,7 @@ export class GatewayServer {
       return;
     }
     this.#gateway
-      .handle({
-        method: req.method!,
-        target: req.url!,
-        headers: req.headers as HeaderMap,
-        body: null,
-        remoteAddress: unmapIpv4(socket.remoteAddress ?? ''),
-        protocol: 'http',
-        signal: abort.signal,
-        upgrade: true,
-      })
+      .handle(incoming(req, abort.signal, true))
       .then(
         (response) => this.#splice(socket, head, response),
         (err: unknown) => {

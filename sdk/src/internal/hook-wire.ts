@@ -228,8 +228,8 @@ export function fitHeaders(headers: Headers, kind: BodyKind, length: number, jso
  */
 export type HeaderOp = ['s' | 'a', string, string] | ['d', string];
 
-const OP_HEADER_NAME = /^[!#$%&'*+.^`|~0-9a-z-]+$/;
-const OP_HEADER_VALUE = /^[^\r\n\0]*$/;
+const HEADER_NAME = /^[!#$%&'*+.^`|~0-9a-z-]+$/;
+const HEADER_VALUE = /^[^\r\n\0]*$/;
 
 /**
  * Apply a hook's header operations to `headers` in place (the request's or response's own map),
@@ -248,8 +248,8 @@ export function applyHeaderOps(
   for (const op of ops) {
     const kind = op[0];
     if (kind !== 's' && kind !== 'a' && kind !== 'd') throw invalid('unknown header operation');
-    if (typeof op[1] !== 'string' || !OP_HEADER_NAME.test(op[1])) throw invalid(`invalid header ${JSON.stringify(op[1])}`);
-    if (kind !== 'd' && (typeof op[2] !== 'string' || !OP_HEADER_VALUE.test(op[2]))) throw invalid(`invalid header ${JSON.stringify(op[1])}`);
+    if (typeof op[1] !== 'string' || !HEADER_NAME.test(op[1])) throw invalid(`invalid header ${JSON.stringify(op[1])}`);
+    if (kind !== 'd' && (typeof op[2] !== 'string' || !HEADER_VALUE.test(op[2]))) throw invalid(`invalid header ${JSON.stringify(op[1])}`);
   }
   const out = headers;
   for (const op of ops) {
@@ -266,4 +266,52 @@ export function applyHeaderOps(
     }
   }
   return out;
+}
+
+/**
+ * A header map from `[name, value]` pairs (repeats become arrays), refusing names and values a
+ * hook must not produce. `invalid` builds the error to throw.
+ * @internal
+ * @example
+ * headersFromPairs([['a', '1'], ['a', '2']], (m) => new Error(m)); // { a: ['1', '2'] }
+ */
+export function headersFromPairs(list: readonly [string, string][], invalid: (message: string) => Error): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of list) {
+    if (!HEADER_NAME.test(name) || !HEADER_VALUE.test(value)) throw invalid(`invalid header ${JSON.stringify(name)}`);
+    const existing = out[name];
+    if (existing === undefined) out[name] = value;
+    else if (Array.isArray(existing)) existing.push(value);
+    else out[name] = [existing, value];
+  }
+  return out;
+}
+
+/**
+ * What an `onRequest` hook answered by itself, checked and put in wire form: status 200–599,
+ * valid headers, a string body as is and any other body as JSON (with a JSON content type unless
+ * the hook set one).
+ * @internal
+ * @example
+ * directResponseParts({ status: 403, body: { error: 'no' } }, (m) => new Error(m)); // { status: 403, headers: { 'content-type': … }, text: '{"error":"no"}' }
+ */
+export function directResponseParts(
+  r: NonNullable<HookOutput['r']>,
+  invalid: (message: string) => Error,
+): { status: number; headers: Record<string, string | string[]>; text: string | null } {
+  const status = r.status;
+  if (typeof status !== 'number' || !Number.isInteger(status) || status < 200 || status > 599) {
+    throw invalid(`a direct response needs a status from 200 to 599, got ${JSON.stringify(status)}`);
+  }
+  const headers =
+    r.headers && typeof r.headers === 'object'
+      ? headersFromPairs(Object.entries(r.headers as Record<string, unknown>).map(([k, v]): [string, string] => [k.toLowerCase(), String(v)]), invalid)
+      : {};
+  let text: string | null = null;
+  if (typeof r.body === 'string') text = r.body;
+  else if (r.body !== undefined && r.body !== null) {
+    text = JSON.stringify(r.body);
+    headers['content-type'] ??= 'application/json; charset=utf-8';
+  }
+  return { status, headers, text };
 }
