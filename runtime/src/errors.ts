@@ -1,3 +1,5 @@
+import type { GatewayResponse } from './chain/types.ts';
+
 /**
  * The one catalogue of errors that can reach a client. Each has a stable code, an HTTP status and
  * a fixed message: what the client sees never depends on an internal error's text or stack.
@@ -8,6 +10,12 @@ export const ERRORS = {
   BAD_REQUEST: { status: 400, message: 'malformed request' },
   BAD_PATH: { status: 400, message: 'request path is not acceptable' },
   UNDERSCORE_HEADER: { status: 400, message: 'header names with underscores are not accepted' },
+  UNAUTHORIZED: { status: 401, message: 'missing or invalid credentials' },
+  FORBIDDEN: { status: 403, message: 'the credentials do not allow this request' },
+  RATE_LIMITED: { status: 429, message: 'too many requests' },
+  // nginx's convention: the client closed the connection before the answer. Never reaches the
+  // client (it has gone); it is what observers (metrics, logs, traces) record.
+  CLIENT_CLOSED_REQUEST: { status: 499, message: 'the client closed the request before the answer' },
   REQUEST_TIMEOUT: { status: 408, message: 'request was not received in time' },
   BODY_TOO_LARGE: { status: 413, message: 'request body is too large' },
   BAD_JSON: { status: 400, message: 'request body is not valid JSON' },
@@ -17,6 +25,8 @@ export const ERRORS = {
   PLUGIN_FAILED: { status: 500, message: 'a plugin failed while handling the request' },
   UPSTREAM_UNAVAILABLE: { status: 502, message: 'upstream is unavailable' },
   UPSTREAM_RESPONSE_TOO_LARGE: { status: 502, message: 'upstream response is too large for this route' },
+  AUTH_UNAVAILABLE: { status: 503, message: 'authentication is temporarily unavailable' },
+  METRICS_UNAVAILABLE: { status: 503, message: 'metrics could not be collected from every worker' },
   DRAINING: { status: 503, message: 'gateway is shutting down' },
   UPSTREAM_TIMEOUT: { status: 504, message: 'upstream did not answer in time' },
 } as const satisfies Record<string, { status: number; message: string }>;
@@ -44,4 +54,12 @@ export class GatewayError extends Error {
 /** The JSON body every client-facing error uses. */
 export function errorBody(key: ErrorKey): string {
   return JSON.stringify({ error: { code: `ISOGATE_ERR_${key}`, message: ERRORS[key].message } });
+}
+
+/** Headers of every JSON answer the gateway writes itself. */
+export const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' } as const;
+
+/** The coded JSON response for a catalogue error (a leaf module, so built-ins can use it without an import cycle). */
+export function errorResponse(key: ErrorKey, extraHeaders: Readonly<Record<string, string>> = {}): GatewayResponse {
+  return { status: ERRORS[key].status, headers: { ...JSON_HEADERS, ...extraHeaders }, body: errorBody(key) };
 }

@@ -3,15 +3,19 @@ import { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { Logger } from 'pino';
 import type { GatewayRequest, GatewayResponse, HeaderMap } from './chain/types.ts';
 import type { ResolvedConfig } from './config/resolved-config.ts';
-import { GatewayError, errorBody, type ErrorKey } from './errors.ts';
+import { GatewayError, JSON_HEADERS, errorResponse } from './errors.ts';
 import { silentLogger } from './logging/logger.ts';
 import { builtinPlugins } from './plugins/builtins.ts';
 import type { BuiltinPluginRegistry } from './plugins/builtin-plugin.ts';
 import { limitedRequestBody } from './proxy/request-body.ts';
+import { dropConnectionNominated } from './proxy/hop-by-hop.ts';
 import { UpstreamPools } from './proxy/upstream-pools.ts';
 import { normalizePath, splitTarget } from './router/normalize-path.ts';
 import { RoutingTable } from './routing-table.ts';
 import type { PluginHost } from './isolate/plugin-host.ts';
+import { GatewayServices } from './plugins/gateway-services.ts';
+import { sentNotifier, type SentOutcome } from './chain/instruments.ts';
+import type { UnroutedRequest } from './plugins/builtin-plugin.ts';
 
 /** A request as it arrives from any transport (node:http, fetch), before normalisation. */
 export interface IncomingRequest {
@@ -33,11 +37,7 @@ export interface GatewayOptions {
   userPlugins?: ReadonlyMap<string, PluginHost>;
 }
 
-const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' } as const;
-
-export function errorResponse(key: ErrorKey, extraHeaders: Readonly<Record<string, string>> = {}): GatewayResponse {
-  return { status: new GatewayError(key).status, headers: { ...JSON_HEADERS, ...extraHeaders }, body: errorBody(key) };
-}
+export { errorResponse } from './errors.ts';
 
 /**
  * The gateway, independent of sockets: `handle()` takes a raw request through normalisation,
@@ -48,6 +48,8 @@ export class Gateway {
   readonly logger: Logger;
   readonly plugins: BuiltinPluginRegistry;
   readonly #pools = new UpstreamPools();
+  /** What built-in plugins keep across reloads, and the gateway-wide events they listen to. */
+  readonly services = new GatewayServices();
   #table: RoutingTable;
   #draining = false;
   #closed = false;
@@ -75,10 +77,22 @@ export class Gateway {
    * pools and plugin instances are released once they have.
    */
   reload(config: ResolvedConfig, userPlugins?: ReadonlyMap<string, PluginHost>): void {
-    const next = this.#build(config, userPlugins);
+    let next: RoutingTable;
+    try {
+      next = this.#build(config, userPlugins);
+    } catch (err) {
+      this.services.emit({ type: 'config-reload', result: 'failure' });
+      throw err;
+    }
     const previous = this.#table;
     this.#table = next;
+    this.services.emit({ type: 'config-reload', result: 'success' });
     previous.retire().catch((err: unknown) => this.logger.error({ err }, 'retiring the previous routing table failed'));
+  }
+
+  /** A reload that failed before reaching the gateway (a config or plugin build error): counted, nothing changes. */
+  reloadFailed(): void {
+    this.services.emit({ type: 'config-reload', result: 'failure' });
   }
 
   /** Readiness turns 503; the server adapter closes connections after their current response. */
@@ -92,38 +106,74 @@ export class Gateway {
     this.#draining = true;
     await this.#table.retire();
     await this.#pools.closeAll();
+    await this.services.close();
   }
 
   #build(config: ResolvedConfig, userPlugins?: ReadonlyMap<string, PluginHost>): RoutingTable {
-    return new RoutingTable(config, { plugins: this.plugins, pools: this.#pools, logger: this.logger, userPlugins });
+    return new RoutingTable(config, { plugins: this.plugins, pools: this.#pools, logger: this.logger, services: this.services, userPlugins });
+  }
+
+  /**
+   * Answered before any route matched (404, 405, a bad path, a limit): the observers in the
+   * global middleware still hear of it, so a scan of unknown paths is counted and logged.
+   */
+  #unrouted(table: RoutingTable, incoming: IncomingRequest, res: GatewayResponse): GatewayResponse {
+    if (table.unroutedObservers.length === 0) return res;
+    const split = splitTarget(incoming.target);
+    const fromTrustedProxy = table.trustedProxies.isTrusted(incoming.remoteAddress);
+    const request: UnroutedRequest = {
+      method: incoming.method,
+      path: split.ok ? split.path : incoming.target.slice(0, 256),
+      query: split.ok ? split.query : '',
+      headers: incoming.headers,
+      remoteAddress: incoming.remoteAddress,
+      clientIp: fromTrustedProxy ? table.trustedProxies.clientIp(incoming.remoteAddress, incoming.headers['x-forwarded-for']) : incoming.remoteAddress,
+      fromTrustedProxy,
+      protocol: incoming.protocol,
+    };
+    const done: ((outcome: SentOutcome) => void)[] = [];
+    for (const observe of table.unroutedObservers) {
+      const d = observe(request, res.status, res.headers);
+      if (d) done.push(d);
+    }
+    if (done.length > 0) res.onSent = (outcome) => done.forEach((d) => d(outcome));
+    return res;
   }
 
   async handle(incoming: IncomingRequest): Promise<GatewayResponse> {
     const table = this.#table;
     const { server } = table.config;
 
-    if (incoming.target.length > server.limits.maxUrlLength) return errorResponse('URI_TOO_LONG');
+    if (incoming.target.length > server.limits.maxUrlLength) return this.#unrouted(table, incoming, errorResponse('URI_TOO_LONG'));
     const target = splitTarget(incoming.target);
-    if (!target.ok) return errorResponse('BAD_PATH');
+    if (!target.ok) return this.#unrouted(table, incoming, errorResponse('BAD_PATH'));
     // RFC 9112 §3.2.2: with an absolute-form target, its authority replaces the Host header.
     if (incoming.target.charCodeAt(0) !== 47 /* '/' */) {
       const authority = /^https?:\/\/([^/?#]*)/i.exec(incoming.target)?.[1]?.replace(/^.*@/, '');
       if (authority) incoming.headers['host'] = authority.toLowerCase();
     }
     const normalized = normalizePath(target.path);
-    if (!normalized.ok) return errorResponse('BAD_PATH');
+    if (!normalized.ok) return this.#unrouted(table, incoming, errorResponse('BAD_PATH'));
     const path = normalized.path;
 
     // Health endpoints come before routing and bypass every middleware.
     if (path === server.health.liveness) return health(200, 'ok');
     if (path === server.health.readiness) return this.#draining ? health(503, 'draining') : health(200, 'ready');
+    if (table.endpoints.size > 0) {
+      const endpoint = table.endpoints.get(path);
+      if (endpoint) {
+        incoming.body?.on('error', () => {}).resume(); // read and drop: the connection stays usable
+        return endpoint({ method: incoming.method, path, query: target.query, headers: incoming.headers, remoteAddress: incoming.remoteAddress });
+      }
+    }
 
     const headers = incoming.headers;
-    if (!stripUnderscoreHeaders(headers, server.underscoreHeaders)) return errorResponse('UNDERSCORE_HEADER');
+    if (!stripUnderscoreHeaders(headers, server.underscoreHeaders)) return this.#unrouted(table, incoming, errorResponse('UNDERSCORE_HEADER'));
+    dropConnectionNominated(headers);
 
     const match = table.router.match(incoming.method, path);
-    if (match.kind === 'not-found') return errorResponse('NOT_FOUND');
-    if (match.kind === 'method-not-allowed') return errorResponse('METHOD_NOT_ALLOWED', { allow: match.allow.join(', ') });
+    if (match.kind === 'not-found') return this.#unrouted(table, incoming, errorResponse('NOT_FOUND'));
+    if (match.kind === 'method-not-allowed') return this.#unrouted(table, incoming, errorResponse('METHOD_NOT_ALLOWED', { allow: match.allow.join(', ') }));
     const { route, handler } = match.value;
 
     let body: Readable | null = null;
@@ -131,7 +181,7 @@ export class Gateway {
       try {
         body = limitedRequestBody(headers, incoming.body, server.limits.maxBodyBytes);
       } catch (err) {
-        if (err instanceof GatewayError) return errorResponse(err.key);
+        if (err instanceof GatewayError) return this.#unrouted(table, incoming, errorResponse(err.key));
         throw err;
       }
     }
@@ -151,17 +201,23 @@ export class Gateway {
       signal: incoming.signal,
       route,
       state: {},
+      claims: null,
+      instruments: null,
       upgrade: incoming.upgrade,
     };
 
     table.enter();
+    let res: GatewayResponse;
     try {
-      return await handler(req);
+      res = await handler(req);
     } catch (err) {
-      return this.#failure(err, req);
+      res = this.#failure(err, req);
     } finally {
       table.leave();
     }
+    const notify = sentNotifier(req);
+    if (notify) res.onSent = (outcome) => notify(res.status, outcome);
+    return res;
   }
 
   #failure(err: unknown, req: GatewayRequest): GatewayResponse {
@@ -172,7 +228,9 @@ export class Gateway {
       }
       return errorResponse(err.key, err.headers);
     }
-    if (req.signal.aborted) return errorResponse('BAD_REQUEST'); // nobody is listening any more
+    // Nobody is listening any more: 499 is for the observers, so a client giving up is not
+    // counted as a malformed request (400) or a gateway failure.
+    if (req.signal.aborted) return errorResponse('CLIENT_CLOSED_REQUEST');
     this.logger.error({ err, route: req.route.name }, 'unhandled error in the request chain');
     return errorResponse('INTERNAL');
   }
@@ -243,8 +301,47 @@ function toWebResponse(res: GatewayResponse, method: string): Response {
   let body: BodyInit | null = null;
   if (NULL_BODY_STATUS.has(res.status) || method === 'HEAD') {
     if (res.body instanceof Readable) res.body.resume();
-  } else if (res.body instanceof Readable) // ReadableStream.from: cancelling the web stream destroys the upstream body cleanly.
-    body = WebReadableStream.from(res.body) as unknown as ReadableStream<Uint8Array>;
-  else if (res.body !== null) body = res.body as BodyInit;
+  } else if (res.body instanceof Readable) {
+    // ReadableStream.from: cancelling the web stream destroys the upstream body cleanly.
+    body = res.onSent ? countedStream(res.body, res.onSent) : (WebReadableStream.from(res.body) as unknown as ReadableStream<Uint8Array>);
+    res.onSent = undefined;
+  } else if (res.body !== null) body = res.body as BodyInit;
+  res.onSent?.({ bytes: res.body === null || NULL_BODY_STATUS.has(res.status) || method === 'HEAD' ? 0 : Buffer.byteLength(res.body as string | Uint8Array), aborted: false });
   return new Response(body, { status: res.status, headers });
+}
+
+/**
+ * For the socket-less adapter: the body counts as sent once the caller has read it to the end, and
+ * as abandoned when the caller cancels it (even before its first read) or it fails.
+ */
+function countedStream(body: Readable, onSent: NonNullable<GatewayResponse['onSent']>): ReadableStream<Uint8Array> {
+  const chunks = (body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+  let bytes = 0;
+  let reported = false;
+  const report = (aborted: boolean) => {
+    if (reported) return;
+    reported = true;
+    onSent({ bytes, aborted });
+  };
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const next = await chunks.next();
+        if (next.done) {
+          report(false);
+          controller.close();
+          return;
+        }
+        bytes += next.value.byteLength;
+        controller.enqueue(new Uint8Array(next.value.buffer, next.value.byteOffset, next.value.byteLength));
+      } catch (err) {
+        report(true);
+        controller.error(err);
+      }
+    },
+    async cancel() {
+      report(true);
+      await chunks.return?.();
+    },
+  });
 }

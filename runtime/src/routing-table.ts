@@ -2,7 +2,9 @@ import type { Logger } from 'pino';
 import { compose } from './chain/compose.ts';
 import type { Handler, Middleware } from './chain/types.ts';
 import type { ResolvedConfig, ResolvedRoute } from './config/resolved-config.ts';
-import type { BuiltinPluginRegistry } from './plugins/builtin-plugin.ts';
+import type { BuiltinInstance, BuiltinPluginRegistry, EndpointHandler, UserPluginHandle } from './plugins/builtin-plugin.ts';
+import type { GatewayServices } from './plugins/gateway-services.ts';
+import { userPluginHandle } from './isolate/user-plugin-handle.ts';
 import { createProxyHandler } from './proxy/proxy-handler.ts';
 import type { UpstreamPools } from './proxy/upstream-pools.ts';
 import { createTarget, UpstreamSet } from './proxy/upstream-set.ts';
@@ -28,6 +30,12 @@ export class RoutingTable {
   readonly router: Router<CompiledRoute>;
   readonly routes: readonly CompiledRoute[];
   readonly trustedProxies: TrustedProxies;
+  /** Observers of requests answered before routing: the `unrouted` of the global middleware's instances. */
+  readonly unroutedObservers: NonNullable<BuiltinInstance['unrouted']>[] = [];
+  /** The user plugin hosts this table runs (it holds one use of each). */
+  readonly userPlugins: ReadonlyMap<string, PluginHost>;
+  /** Paths plugins answer before routing (`/metrics`), by exact normalised path. */
+  readonly endpoints: ReadonlyMap<string, EndpointHandler>;
   readonly #pools: UpstreamPools;
   readonly #disposers: (() => void | Promise<void>)[];
   #inFlight = 0;
@@ -35,28 +43,42 @@ export class RoutingTable {
 
   constructor(
     config: ResolvedConfig,
-    deps: { plugins: BuiltinPluginRegistry; pools: UpstreamPools; logger: Logger; userPlugins?: ReadonlyMap<string, PluginHost> },
+    deps: {
+      plugins: BuiltinPluginRegistry;
+      pools: UpstreamPools;
+      logger: Logger;
+      services: GatewayServices;
+      userPlugins?: ReadonlyMap<string, PluginHost>;
+    },
   ) {
     this.config = config;
     this.#pools = deps.pools;
     this.trustedProxies = new TrustedProxies(config.server.trustedProxies);
     this.#disposers = [];
+    this.userPlugins = deps.userPlugins ?? new Map();
 
     // One middleware instance per plugin instance, shared by every route that lists it.
     const instances = new Map<string, Middleware>();
+    const endpoints = new Map<string, EndpointHandler>();
+    const handles = new Map<string, UserPluginHandle>();
     for (const [name, instance] of Object.entries(config.plugins)) {
-      if (instance.kind === 'user') {
-        const host = deps.userPlugins?.get(name);
-        if (!host) throw new Error(`user plugin "${name}" was not loaded (load the config with loadConfigFile or loadUserPlugins)`);
-        instances.set(name, createPluginMiddleware(host, name, instance.failurePolicy, deps.logger));
-        // The table owns its plugin isolates: they go when requests on this table are done.
-        this.#disposers.push(() => host.dispose());
-        continue;
-      }
-      const plugin = deps.plugins.get(instance.use)!;
-      instances.set(name, plugin.create(instance.options as never, { instanceName: name, logger: deps.logger.child({ plugin: name }), config }));
-      if (plugin.dispose) this.#disposers.push(() => plugin.dispose!());
+      if (instance.kind !== 'user') continue;
+      const host = deps.userPlugins?.get(name);
+      if (!host) throw new Error(`user plugin "${name}" was not loaded (load the config with loadConfigFile or loadUserPlugins)`);
+      instances.set(name, createPluginMiddleware(host, name, instance.failurePolicy, deps.logger));
+      handles.set(name, userPluginHandle(host, name, deps.logger));
+      // The table owns its plugin isolates: they go when requests on this table are done.
+      this.#disposers.push(() => host.dispose());
     }
+    const builtinDisposersFrom = this.#disposers.length;
+    try {
+      this.#createBuiltins(config, deps, instances, endpoints, handles);
+    } catch (err) {
+      // Release what the instances created so far hold (the caller still owns the user plugin hosts).
+      for (const dispose of this.#disposers.slice(builtinDisposersFrom)) Promise.resolve(dispose()).catch(() => {});
+      throw err;
+    }
+    this.endpoints = endpoints;
 
     this.router = new Router<CompiledRoute>();
     const routes: CompiledRoute[] = [];
@@ -69,6 +91,47 @@ export class RoutingTable {
       routes.push(compiled);
     }
     this.routes = routes;
+  }
+
+  #createBuiltins(
+    config: ResolvedConfig,
+    deps: { plugins: BuiltinPluginRegistry; logger: Logger; services: GatewayServices },
+    instances: Map<string, Middleware>,
+    endpoints: Map<string, EndpointHandler>,
+    handles: ReadonlyMap<string, UserPluginHandle>,
+  ): void {
+    const unrouted = new Map<string, NonNullable<BuiltinInstance['unrouted']>>();
+    for (const [name, instance] of Object.entries(config.plugins)) {
+      if (instance.kind !== 'builtin') continue;
+      const plugin = deps.plugins.get(instance.use)!;
+      const created = plugin.create(instance.options as never, {
+        instanceName: name,
+        logger: deps.logger.child({ plugin: name }),
+        config,
+        shared: (key, create) => deps.services.shared(key, create),
+        onGatewayEvent: (listener) => deps.services.onEvent(listener),
+        userPlugin: (instanceName) => handles.get(instanceName),
+      });
+      if (typeof created === 'function') {
+        instances.set(name, created);
+        continue;
+      }
+      instances.set(name, created.middleware);
+      if (created.unrouted && config.middleware.includes(name)) unrouted.set(name, created.unrouted.bind(created));
+      if (created.dispose) this.#disposers.push(() => created.dispose!());
+      for (const [path, handler] of Object.entries(created.endpoints ?? {})) {
+        const health = config.server.health;
+        if (path === health.liveness || path === health.readiness || endpoints.has(path)) {
+          throw new Error(`plugins.${name}: endpoint ${path} is already served by the gateway or another plugin`);
+        }
+        endpoints.set(path, handler);
+      }
+    }
+    // In the order of the global middleware, like everything else that runs on a request.
+    for (const name of config.middleware) {
+      const observe = unrouted.get(name);
+      if (observe) this.unroutedObservers.push(observe);
+    }
   }
 
   enter(): void {

@@ -66,7 +66,14 @@ export async function startGateway(options: StartOptions): Promise<RunningGatewa
   const logger = options.logger ?? createLogger();
   const loaded = await loadConfigFile(options.configPath, builtinPlugins, logger);
   const config = withOverrides(loaded.config, options);
-  const gateway = new Gateway(config, { logger, plugins: builtinPlugins, userPlugins: loaded.userPlugins });
+  let gateway: Gateway;
+  try {
+    gateway = new Gateway(config, { logger, plugins: builtinPlugins, userPlugins: loaded.userPlugins });
+  } catch (err) {
+    // A built-in refused its instance (a ConfigError from create): nothing owns the isolates yet.
+    for (const host of loaded.userPlugins.values()) host.dispose();
+    throw err;
+  }
   const server = new GatewayServer(gateway);
   const address = await server.listen(config.server.port, config.server.host);
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -77,17 +84,25 @@ export async function startGateway(options: StartOptions): Promise<RunningGatewa
   if (options.watch) {
     const reload = async (): Promise<ReloadOutcome> => {
       let outcome: ReloadOutcome;
+      let next: Awaited<ReturnType<typeof loadConfigFile>> | null = null;
       try {
-        const next = await loadConfigFile(options.configPath, builtinPlugins, logger);
+        const previous = gateway.table.userPlugins;
+        next = await loadConfigFile(options.configPath, builtinPlugins, logger, previous);
+        const loadedNext = next;
+        const kept = [...loadedNext.userPlugins.keys()].filter((name) => previous.get(name) === loadedNext.userPlugins.get(name));
+        const rebuilt = [...loadedNext.userPlugins.keys()].filter((name) => !kept.includes(name));
         const nextConfig = withOverrides(next.config, options);
         const before = gateway.config.server;
         if (nextConfig.server.port !== before.port || nextConfig.server.host !== before.host) {
           logger.warn('server.host/server.port changed: restart the gateway to listen elsewhere (routes were reloaded)');
         }
         gateway.reload(nextConfig, next.userPlugins);
-        logger.info({ routes: nextConfig.routes.length }, 'config reloaded');
+        logger.info({ routes: nextConfig.routes.length, pluginsReloaded: rebuilt, pluginsKept: kept }, 'config reloaded');
         outcome = { ok: true, files: next.files };
       } catch (error) {
+        // gateway.reload counts its own failures; one that failed before reaching it is counted here.
+        if (next === null) gateway.reloadFailed();
+        else for (const host of next.userPlugins.values()) host.dispose();
         if (error instanceof ConfigError) logger.error({ code: error.code, issues: error.issues }, `config reload rejected, keeping the last good config\n${error.message}`);
         else logger.error({ err: error }, 'config reload failed, keeping the last good config');
         outcome = { ok: false, error };

@@ -1,4 +1,9 @@
 import type { UserPluginInstance } from './plugin.ts';
+import type { AuthPluginOptions } from './builtins/auth.ts';
+import type { RatelimitPluginOptions } from './builtins/ratelimit.ts';
+import type { LoggingPluginOptions } from './builtins/logging.ts';
+import type { MetricsPluginOptions } from './builtins/metrics.ts';
+import type { TracingPluginOptions } from './builtins/tracing.ts';
 
 /**
  * The shape of `gateway.config.ts`: what a gateway author writes. The runtime validates this
@@ -158,10 +163,14 @@ export interface HeadersPluginOptions {
 
 /**
  * Built-in plugins and their options, by the name used in `plugins.<instance>.use`.
- * Later built-ins (auth, ratelimit, logging, metrics, tracing) extend this map.
  */
 export interface BuiltinPluginOptions {
   headers: HeadersPluginOptions;
+  auth: AuthPluginOptions;
+  ratelimit: RatelimitPluginOptions;
+  logging: LoggingPluginOptions;
+  metrics: MetricsPluginOptions;
+  tracing: TracingPluginOptions;
 }
 
 /**

@@ -18,8 +18,13 @@ export type {
   ServerLimits,
   ServerTimeouts,
 } from './config.ts';
+export type { AuthPluginOptions } from './builtins/auth.ts';
+export type { RatelimitPluginOptions } from './builtins/ratelimit.ts';
+export type { LoggingPluginOptions } from './builtins/logging.ts';
+export type { MetricsPluginOptions } from './builtins/metrics.ts';
+export type { TracingPluginOptions } from './builtins/tracing.ts';
 export { env, MissingEnvError } from './env.ts';
-export { definePlugin, usePlugin, SDK_VERSION } from './plugin.ts';
+export { definePlugin, unavailable, usePlugin, SDK_VERSION } from './plugin.ts';
 export type {
   BodyKind,
   DirectResponse,

@@ -142,6 +142,21 @@ export interface PluginDefinition<Schema extends StandardSchemaV1 | undefined> {
   maxBodyBytes?: number;
   onRequest?(req: PluginRequest, ctx: PluginContext<OptionsOf<Schema>>): Awaitable<DirectResponse | void>;
   onResponse?(res: PluginResponse, req: PluginRequest, ctx: PluginContext<OptionsOf<Schema>>): Awaitable<void>;
+  /**
+   * Replace the built-in JWT check: the `auth` built-in with `verifier: '<this instance>'` hands
+   * the bearer token here. Return the claims to accept it; return `null` (or throw) to reject it
+   * with a 401. A timeout, out-of-memory or deadline is a plugin failure: the client gets a 503,
+   * and so does a failed `ctx.fetch` the hook lets escape (the identity provider is unreachable:
+   * that is no verdict on the token). Catch it yourself to decide otherwise.
+   * `ctx.state` and `ctx.claims` are empty here; `ctx.fetch` works as in the other hooks.
+   * @example
+   * async verifier(token, ctx) {
+   *   const res = await ctx.fetch!('https://idp.example.com/introspect', { method: 'POST', body: `token=${token}` });
+   *   const body = res.json() as { active: boolean; sub?: string };
+   *   return body.active ? { sub: body.sub } : null;
+   * }
+   */
+  verifier?(token: string, ctx: PluginContext<OptionsOf<Schema>>): Awaitable<Record<string, unknown> | null | undefined>;
 }
 
 export type OptionsOf<Schema> = Schema extends StandardSchemaV1 ? SchemaOutput<Schema> : Record<string, never>;
@@ -235,4 +250,18 @@ export function usePlugin<Module>(
   settings: { failurePolicy?: FailurePolicy; limits?: PluginLimits; fetch?: PluginFetchSettings } = {},
 ): UserPluginInstance {
   return { use: source as UserPluginSource, options, ...settings };
+}
+
+/**
+ * An error a `verifier` throws when it cannot decide (the identity provider answered 5xx, or
+ * refused the gateway's client credentials): the client gets a 503, not a 401. A failed
+ * `ctx.fetch` that escapes the verifier counts as such already.
+ * @example
+ * if (res.status !== 200) throw unavailable(`introspection answered ${res.status}`);
+ */
+export function unavailable(message: string): Error {
+  const error = new Error(message);
+  // A registry symbol: the hook runtime recognises it without sharing a class with the plugin's bundle.
+  Object.defineProperty(error, Symbol.for('isogate.unavailable'), { value: true });
+  return error;
 }

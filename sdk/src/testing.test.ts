@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { compose } from '../../runtime/src/chain/compose.ts';
 import type { GatewayRequest, GatewayResponse, Handler, HeaderMap } from '../../runtime/src/chain/types.ts';
 import { bundlePlugin } from '../../runtime/src/isolate/bundle-plugin.ts';
-import { CLAIMS, createPluginMiddleware } from '../../runtime/src/isolate/plugin-middleware.ts';
+import { createPluginMiddleware } from '../../runtime/src/isolate/plugin-middleware.ts';
 import { PluginHost, PluginOptionsError as HostOptionsError } from '../../runtime/src/isolate/plugin-host.ts';
 import { normalizePath as runtimeNormalizePath } from '../../runtime/src/router/normalize-path.ts';
 import { normalizePath } from './internal/normalize-path.ts';
@@ -383,7 +383,7 @@ async function throughGateway(host: PluginHost, init: TestRequestInit, upstreamR
   const req: GatewayRequest = {
     method: init.method ?? 'GET', path: init.path ?? '/', query: init.query ?? '', headers: lowerCased(init.headers), params: init.params ?? {}, clientIp: init.clientIp ?? '127.0.0.1',
     remoteAddress: '127.0.0.1', fromTrustedProxy: false, protocol: 'http', body: body === null ? null : Readable.from([body], { objectMode: false }), signal: new AbortController().signal,
-    route: { name: init.routeName ?? init.path ?? '/' } as GatewayRequest['route'], state: init.claims ? { [CLAIMS]: init.claims } : {}, upgrade: false,
+    route: { name: init.routeName ?? init.path ?? '/' } as GatewayRequest['route'], state: {}, claims: init.claims ?? null, instruments: null, upgrade: false,
   };
   const res = await handler(req);
   const sent = await readAll(res.body);
@@ -633,5 +633,69 @@ describe('contract: bodies go through the harness like through the gateway', () 
     const t = await testPlugin(definePlugin({ name: 'nb', version: '1.0.0', onRequest: (req) => req.headers.set('x-body', String(req.body)) }));
     const out = await t.request({ body: 'kept', headers: { 'content-length': '4' } });
     assert.deepEqual(out.forwarded, { path: '/', query: '', headers: { 'content-length': '4', 'x-body': 'undefined' }, body: new TextEncoder().encode('kept'), text: 'kept' });
+  });
+});
+
+describe('testPlugin: verifier', () => {
+  const verifierPlugin = definePlugin({
+    name: 'verifier-under-test',
+    version: '1.0.0',
+    async verifier(token, ctx) {
+      if (token === 'good') return { sub: 'u1' };
+      if (token === 'throw') throw new Error('revoked');
+      if (token === 'odd') return 'yes' as unknown as Record<string, unknown>;
+      ctx.log.warn('unknown token', { length: token.length });
+      return null;
+    },
+  });
+
+  it('runs the verifier as the gateway does: claims, null and a throw are answers; a non-object is a bug', async () => {
+    const t = await testPlugin(verifierPlugin);
+    assert.deepEqual(await t.verify('good'), { claims: { sub: 'u1' }, logs: [] });
+    const rejected = await t.verify('nope');
+    assert.equal(rejected.claims, null);
+    assert.deepEqual(rejected.logs, [{ level: 'warn', message: 'unknown token', fields: { length: 4 } }]);
+    assert.equal((await t.verify('throw')).reason, 'revoked');
+    await assert.rejects(t.verify('odd'), (err: unknown) => err instanceof HookResultError && err.kind === 'bad-result');
+  });
+
+  it('refuses to verify with a plugin that has no verifier', async () => {
+    const t = await testPlugin(definePlugin({ name: 'none', version: '1.0.0', onRequest() {} }));
+    await assert.rejects(t.verify('x'), /has no verifier hook/);
+  });
+});
+
+describe('testPlugin: ctx.fetch', () => {
+  const introspect = definePlugin({
+    name: 'introspect-under-test',
+    version: '1.0.0',
+    async verifier(token, ctx) {
+      const res = await ctx.fetch!('https://idp.test/introspect', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `token=${token}` });
+      const body = res.json() as { active: boolean; sub?: string };
+      return body.active ? { sub: body.sub } : null;
+    },
+  });
+
+  it('answers from the fake the test supplies, and a throw reaches the plugin as a rejected fetch', async () => {
+    const calls: [string, unknown][] = [];
+    const t = await testPlugin(introspect, undefined, {
+      fetch: (url, init) => {
+        calls.push([url, init]);
+        if (init.body === 'token=down') throw new Error('connect ECONNREFUSED');
+        return { status: 200, body: JSON.stringify(init.body === 'token=ok' ? { active: true, sub: 'u9' } : { active: false }) };
+      },
+    });
+    assert.deepEqual((await t.verify('ok')).claims, { sub: 'u9' });
+    assert.equal((await t.verify('no')).claims, null);
+    // A failed fetch that escapes the verifier is an outage, not a verdict (the gateway answers 503).
+    await assert.rejects(t.verify('down'), (err: unknown) => err instanceof HookResultError && err.kind === 'unavailable' && /ECONNREFUSED/.test(err.message));
+    assert.deepEqual(calls[0], ['https://idp.test/introspect', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'token=ok' }]);
+  });
+
+  it('is undefined without a fake, as in the gateway without an allow-list', async () => {
+    const probe = definePlugin({ name: 'probe', version: '1.0.0', onRequest(req, ctx) { req.headers.set('x-has-fetch', String(ctx.fetch !== undefined)); } });
+    const t = await testPlugin(probe);
+    const out = await t.request();
+    assert.equal(out.forwarded?.headers['x-has-fetch'], 'false');
   });
 });

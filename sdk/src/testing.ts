@@ -36,7 +36,7 @@ import {
 import { createHookRuntime, type HookRuntime } from './internal/hook-runtime.ts';
 import { normalizePath } from './internal/normalize-path.ts';
 import { SDK_VERSION } from './plugin.ts';
-import type { OptionsInputOf, Plugin } from './plugin.ts';
+import type { OptionsInputOf, Plugin, PluginFetchInit } from './plugin.ts';
 import type { StandardSchemaV1 } from './standard-schema.ts';
 
 /**
@@ -192,6 +192,19 @@ export interface PluginTester<Schema extends StandardSchemaV1 | undefined> {
   request(init?: TestRequestInit): Promise<RequestOutcome>;
   /** Run `onResponse` (when the plugin has one) for `req` (the request as it went upstream). */
   response(res?: TestResponseInit, req?: TestRequestInit): Promise<ResponseOutcome>;
+  /** Run the `verifier` hook on a token, as the auth built-in would. */
+  verify(token: string): Promise<VerifyOutcome>;
+}
+
+/**
+ * What `verifier` decided: the claims (accepted), or null with the reason (rejected).
+ * @example
+ * const { claims } = await t.verify('tok-1'); assert.equal(claims?.sub, 'u1');
+ */
+export interface VerifyOutcome {
+  claims: Record<string, unknown> | null;
+  reason?: string;
+  logs: TestLogEntry[];
 }
 
 /**
@@ -202,6 +215,38 @@ export interface PluginTester<Schema extends StandardSchemaV1 | undefined> {
 export interface TestPluginSettings {
   /** Wall-clock deadline of an async hook, as in the gateway (default 1000 ms). */
   wallMs?: number;
+  /**
+   * What `ctx.fetch` answers in this test (without it `ctx.fetch` is undefined, as in the gateway
+   * when the config allows no origins). Throw to simulate a network failure: the plugin sees the
+   * message as a rejected `ctx.fetch`, as in the gateway.
+   * @example
+   * await testPlugin(plugin, opts, { fetch: async (url, init) => ({ status: 200, body: JSON.stringify({ active: true, sub: 'u1' }) }) });
+   */
+  fetch?: (url: string, init: PluginFetchInit) => Promise<TestFetchAnswer> | TestFetchAnswer;
+}
+
+/**
+ * A faked answer to `ctx.fetch` in {@link testPlugin}.
+ * @example
+ * const answer: TestFetchAnswer = { status: 200, headers: { 'content-type': 'application/json' }, body: '{"active":true}' };
+ */
+export interface TestFetchAnswer {
+  status: number;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+/** The harness side of `ctx.fetch`: the same JSON answer the gateway's host fetch gives the isolate. */
+function harnessFetch(fake: NonNullable<TestPluginSettings['fetch']>): (url: string, init: string) => Promise<string> {
+  return async (url, init) => {
+    try {
+      const answer = await fake(url, JSON.parse(init) as PluginFetchInit);
+      const headers = Object.fromEntries(Object.entries(answer.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
+      return JSON.stringify({ status: answer.status, headers, body: answer.body ?? '' });
+    } catch (err) {
+      return JSON.stringify({ status: 0, headers: {}, body: '', error: err instanceof Error ? err.message : String(err) });
+    }
+  };
 }
 
 /**
@@ -227,10 +272,10 @@ export class PluginOptionsError extends Error {
  * await assert.rejects(t.request({ headers: { 'x-mode': 'bad' } }), (err) => err instanceof HookResultError && err.kind === 'bad-result');
  */
 export class HookResultError extends Error {
-  readonly kind: 'bad-result' | 'deadline';
+  readonly kind: 'bad-result' | 'deadline' | 'unavailable';
   /** What the hook logged before its result was refused (the gateway logs those too). */
   logs: TestLogEntry[] = [];
-  constructor(kind: 'bad-result' | 'deadline', message: string) {
+  constructor(kind: 'bad-result' | 'deadline' | 'unavailable', message: string) {
     super(message);
     this.name = 'HookResultError';
     this.kind = kind;
@@ -352,7 +397,7 @@ export async function testPlugin<Schema extends StandardSchemaV1 | undefined>(
   options?: OptionsInputOf<Schema>,
   settings: TestPluginSettings = {},
 ): Promise<PluginTester<Schema>> {
-  const rt: HookRuntime = createHookRuntime();
+  const rt: HookRuntime = createHookRuntime(settings.fetch ? harnessFetch(settings.fetch) : undefined);
   const manifest = JSON.parse(rt.register(plugin)) as {
     name: string;
     sdkVersion: unknown;
@@ -374,7 +419,7 @@ export async function testPlugin<Schema extends StandardSchemaV1 | undefined>(
   const responseKind = hasResponse ? bodyKind(manifest.responseBody) : null;
   const maxBytes = resolveMaxBodyBytes(manifest.maxBodyBytes);
 
-  async function call(hook: 'onRequest' | 'onResponse', message: string, requestHeaders: string, responseHeaders?: string): Promise<HookOutput> {
+  async function call(hook: 'onRequest' | 'onResponse' | 'verifier', message: string, requestHeaders: string, responseHeaders?: string): Promise<HookOutput> {
     const first = responseHeaders === undefined ? rt.call(hook, message, requestHeaders) : rt.call(hook, message, requestHeaders, responseHeaders);
     if (first.charCodeAt(0) !== 0) return JSON.parse(first) as HookOutput;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -475,6 +520,16 @@ export async function testPlugin<Schema extends StandardSchemaV1 | undefined>(
         }
         return withBody(result, bytes);
       });
+    },
+
+    async verify(token: string): Promise<VerifyOutcome> {
+      if (!manifest.hooks.includes('verifier')) throw new TypeError(`plugin "${manifest.name}" has no verifier hook`);
+      const out = await call('verifier', JSON.stringify({ t: token }), '{}');
+      if (out.x) throw new HookResultError('bad-result', out.x);
+      // As in the gateway, where the auth built-in answers 503: the verifier could not decide.
+      if (out.u !== undefined) throw new HookResultError('unavailable', `the verifier's fetch failed: ${out.u}`);
+      const logs = logEntries(out);
+      return out.v ? { claims: out.v, logs } : { claims: null, reason: out.e ?? 'rejected', logs };
     },
   };
 }

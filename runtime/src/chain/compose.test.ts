@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { GatewayRequest, GatewayResponse, Handler, Middleware } from './types.ts';
 import { compose, NextCalledTwiceError } from './compose.ts';
+import { testRequest } from './test-request.ts';
 
 function fakeRequest(): GatewayRequest {
-  return { method: 'GET', path: '/', query: '', headers: {}, params: {}, clientIp: '127.0.0.1', remoteAddress: '127.0.0.1', fromTrustedProxy: false, protocol: 'http', body: null, signal: new AbortController().signal, route: {} as GatewayRequest['route'], state: {}, upgrade: false };
+  return testRequest({ headers: {}, route: {} as GatewayRequest['route'] });
 }
 
 const ok: Handler = async (req) => ({ status: 200, headers: { 'x-seen': String(req.headers['x-trail'] ?? '') }, body: 'upstream' });

@@ -1,5 +1,6 @@
 import type { Duplex, Readable } from 'node:stream';
 import type { ResolvedRoute } from '../config/resolved-config.ts';
+import type { RequestInstrument, SentOutcome } from './instruments.ts';
 
 /** Header fields by lower-case name; repeated fields (set-cookie) as arrays. */
 export type HeaderMap = Record<string, string | string[]>;
@@ -28,6 +29,13 @@ export interface GatewayRequest {
   route: ResolvedRoute;
   /** Per-request state shared along the chain. */
   state: Record<PropertyKey, unknown>;
+  /**
+   * Verified claims, set by authentication (the auth built-in or a user plugin's verifier); null
+   * until then. User plugins see them as `ctx.claims`; templates use them as `{claims.sub}`.
+   */
+  claims: Readonly<Record<string, unknown>> | null;
+  /** Observers attached by observing middleware (see instruments.ts); null when none. */
+  instruments: RequestInstrument[] | null;
   /** True for an HTTP Upgrade (WebSocket) request. */
   upgrade: boolean;
 }
@@ -38,6 +46,8 @@ export interface GatewayResponse {
   body: Readable | Uint8Array | string | null;
   /** Set only on a 101 answer to an upgrade: the upstream's socket, to be spliced to the client's. */
   upgradeSocket?: Duplex;
+  /** Set by the gateway when observers want it: the transport calls it once the response is written or abandoned. */
+  onSent?: (outcome: SentOutcome) => void;
 }
 
 export type Handler = (req: GatewayRequest) => Promise<GatewayResponse>;

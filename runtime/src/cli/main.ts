@@ -9,6 +9,7 @@ import { builtinPlugins } from '../plugins/builtins.ts';
 import { startGateway } from '../start-gateway.ts';
 import { formatRouteTable } from './route-table.ts';
 import { newPluginCommand } from './new-plugin.ts';
+import { tokenCommand, type TokenFlags } from './token.ts';
 import { runWorkers } from './workers.ts';
 
 /** Exit codes: 0 ok, 1 the config or a check failed, 2 wrong usage, 3 could not listen. */
@@ -157,6 +158,22 @@ program
   .description('scaffold a plugin package: package.json, src/index.ts, its test (node --test), README')
   .option('-d, --dir <path>', 'target directory (default: ./<name without its scope>)')
   .action((name: string, flags: { dir?: string }) => newPluginCommand(name, flags));
+
+program
+  .command('token')
+  .description("print a development JWT that the config's auth plugin accepts (signed with its secret, or --key)")
+  .addOption(configOption())
+  .option('--sub <subject>', 'the sub claim', 'dev-user')
+  .option('--roles <list>', 'comma-separated roles, put where the auth instance reads them')
+  .option('--ttl <duration>', 'lifetime: 30s, 15m, 1h, 7d', '1h')
+  .option('--plugin <instance>', 'the auth plugin instance (default: the only one)')
+  .option('--key <file>', 'private key (PEM or JWK) to sign with, for instances verifying with public keys')
+  .option('--kid <kid>', 'the kid header (default: the key\'s own)')
+  .option('--claim <name=value>', 'an extra claim, repeatable (JSON values accepted)', (v: string, all: string[]) => [...all, v], [] as string[])
+  .action(async (flags: TokenFlags) => {
+    await assertConfigExists(flags.config);
+    await tokenCommand(flags);
+  });
 
 try {
   await program.parseAsync(process.argv);

@@ -118,7 +118,7 @@ export default defineConfig({
       });
       const req = {
         method: 'GET', path: '/a', query: '', headers: {}, params: {}, clientIp: '127.0.0.1', remoteAddress: '127.0.0.1', fromTrustedProxy: false,
-        protocol: 'http', body: null, signal: new AbortController().signal, route: { name: '/a' }, state: {}, upgrade: false,
+        protocol: 'http', body: null, signal: new AbortController().signal, route: { name: '/a' }, state: {}, claims: null, instruments: null, upgrade: false,
       } as unknown as GatewayRequest;
       const res = await handler(req);
       assert.match(seen ?? '', /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);

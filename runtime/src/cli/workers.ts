@@ -1,15 +1,18 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
+import { serveClusterMetrics } from '../../../plugins/metrics/cluster.ts';
 
 /**
  * `--workers N`: N processes share the listening socket through node:cluster. The primary serves
  * nothing; it restarts a worker that dies unexpectedly (at most once a second) and forwards
- * SIGTERM/SIGINT so every worker drains, exiting 0 when all have.
+ * SIGTERM/SIGINT so every worker drains, exiting 0 when all have. It also answers the metrics
+ * plugin's cluster scrapes (the sum over every worker; plugins/metrics/cluster.ts).
  */
 export function runWorkers(count: number, logger: Logger): void {
   let stopping = false;
   let exitCode = 0;
   let lastRestart = 0;
+  serveClusterMetrics(logger);
   // A worker that dies before it ever listened will die again (bad port, bad config): give up.
   const listened = new WeakSet<Worker>();
   const fork = (): Worker => {

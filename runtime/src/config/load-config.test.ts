@@ -64,11 +64,11 @@ describe('loadConfigFile', () => {
     assert.ok(loaded.files.includes(plugin), 'plugin sources are watched');
     for (const host of loaded.userPlugins.values()) host.dispose();
 
-    const bad = await write('bad-plugin.config.ts', `export default { plugins: { t: { use: 'tracing' }, add: { use: ${JSON.stringify(path.relative(dir, plugin))}, options: { name: 7 } } }, routes: [] };\n`);
+    const bad = await write('bad-plugin.config.ts', `export default { plugins: { t: { use: 'tracingg' }, add: { use: ${JSON.stringify(path.relative(dir, plugin))}, options: { name: 7 } } }, routes: [] };\n`);
     await assert.rejects(loadConfigFile(bad, builtinPlugins), (err: unknown) => {
       assert.ok(err instanceof ConfigError);
       const text = err.issues.map((i) => `${i.path}: ${i.message}`).join('\n');
-      assert.match(text, /plugins\.t\.use: .*cannot resolve plugin "tracing"/);
+      assert.match(text, /plugins\.t\.use: .*cannot resolve plugin "tracingg"/);
       assert.match(text, /plugins\.add\.options\.name: /);
       assert.match(text, /plugins\.add\.options\.value: /);
       return true;

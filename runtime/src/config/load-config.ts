@@ -26,14 +26,20 @@ export interface LoadedConfig {
  * rather than `import()`, means a reload never hits Node's module cache and never leaks modules.
  * Packages other than `@isogate/sdk` stay external and load from the project's node_modules.
  */
-export async function loadConfigFile(file: string, plugins: BuiltinPluginRegistry, logger: Logger = silentLogger()): Promise<LoadedConfig> {
+export async function loadConfigFile(
+  file: string,
+  plugins: BuiltinPluginRegistry,
+  logger: Logger = silentLogger(),
+  /** On a reload: the user plugin hosts serving now; unchanged plugins keep theirs. */
+  previousPlugins?: ReadonlyMap<string, PluginHost>,
+): Promise<LoadedConfig> {
   const absolute = path.resolve(file);
   const { code, files } = await bundleConfig(absolute);
   const exported = evaluate(code, absolute);
   const config = resolveConfig(exported, plugins, absolute);
   let user;
   try {
-    user = await loadUserPlugins(config, path.dirname(absolute), logger);
+    user = await loadUserPlugins(config, path.dirname(absolute), logger, previousPlugins);
   } catch (err) {
     if (err instanceof ConfigError) throw new ConfigError([...err.issues], absolute);
     throw err;

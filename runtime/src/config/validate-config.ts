@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { patternKey } from '../router/router.ts';
+import { CLAIM_PLACEHOLDER } from '../proxy/path-template.ts';
 import type { BuiltinPluginRegistry } from '../plugins/builtin-plugin.ts';
 import { ConfigError, formatPath, type ConfigIssue } from './config-error.ts';
 import { configSchema, type ParsedConfig, type ParsedRoute } from './schema.ts';
@@ -17,7 +18,8 @@ export function resolveConfig(input: unknown, plugins: BuiltinPluginRegistry, fi
   const issues: ConfigIssue[] = [];
   const pluginOptions = checkPlugins(config, plugins, issues);
   checkMiddlewareNames(config, issues);
-  const routes = config.routes.map((route, i) => resolveRoute(route, i, issues));
+  const authenticates = (name: string) => config.plugins[name]?.use === 'auth';
+  const routes = config.routes.map((route, i) => resolveRoute(route, i, issues, config.middleware.some(authenticates) || route.middleware.some(authenticates)));
   checkIndistinguishableRoutes(routes, issues);
   if (issues.length > 0) throw new ConfigError(issues, file);
 
@@ -117,8 +119,13 @@ function routeParams(pattern: string): Set<string> {
   return params;
 }
 
-function checkTemplate(template: string, params: Set<string>, at: PropertyKey[], issues: ConfigIssue[]): void {
+function checkTemplate(template: string, params: Set<string>, at: PropertyKey[], issues: ConfigIssue[], authenticated: boolean): void {
   for (const [, name] of template.matchAll(PLACEHOLDER)) {
+    if (name!.startsWith('claims.')) {
+      if (!CLAIM_PLACEHOLDER.test(name!)) issues.push({ path: formatPath(at), message: `placeholder {${name}} is not a claim path like {claims.sub} or {claims.org.id}` });
+      else if (!authenticated) issues.push({ path: formatPath(at), message: `placeholder {${name}} needs an auth plugin in the route's middleware (global or its own)` });
+      continue;
+    }
     if (!params.has(name!)) {
       const available = [...params].map((p) => `{${p}}`).join(', ') || 'none';
       issues.push({ path: formatPath(at), message: `placeholder {${name}} is not a param of the route path (available: ${available})` });
@@ -126,14 +133,14 @@ function checkTemplate(template: string, params: Set<string>, at: PropertyKey[],
   }
 }
 
-function resolveRoute(route: ParsedRoute, index: number, issues: ConfigIssue[]): ResolvedRoute {
+function resolveRoute(route: ParsedRoute, index: number, issues: ConfigIssue[], authenticated: boolean): ResolvedRoute {
   const params = routeParams(route.path);
   const upstreams = typeof route.upstream === 'string' ? [route.upstream] : route.upstream;
   upstreams.forEach((url, j) => {
     const at: PropertyKey[] = typeof route.upstream === 'string' ? ['routes', index, 'upstream'] : ['routes', index, 'upstream', j];
-    checkTemplate(decodeURI(new URL(url).pathname), params, at, issues);
+    checkTemplate(decodeURI(new URL(url).pathname), params, at, issues, authenticated);
   });
-  if (route.rewrite) checkTemplate(route.rewrite, params, ['routes', index, 'rewrite'], issues);
+  if (route.rewrite) checkTemplate(route.rewrite, params, ['routes', index, 'rewrite'], issues, authenticated);
   if (route.rewrite && route.stripPrefix) {
     issues.push({ path: formatPath(['routes', index, 'stripPrefix']), message: 'use either stripPrefix or rewrite, not both' });
   }

@@ -4,7 +4,7 @@ import { SDK_VERSION } from '@isogate/sdk';
 import { ConfigError, formatPath, type ConfigIssue } from '../config/config-error.ts';
 import type { ResolvedConfig } from '../config/resolved-config.ts';
 import { bundlePlugin, PluginBuildError, resolvePluginSource } from './bundle-plugin.ts';
-import { PluginHost, PluginOptionsError } from './plugin-host.ts';
+import { hostIdentity, PluginHost, PluginOptionsError } from './plugin-host.ts';
 
 export interface UserPlugins {
   /** One loaded isolate per user plugin instance, by instance name. */
@@ -23,10 +23,11 @@ function sdkCompatible(pluginSdk: unknown): boolean {
 
 /**
  * Resolve, bundle and load every user plugin of a config into its own isolate, validating its
- * options there. All problems are reported at once as a ConfigError naming the instance; on any
+ * options there. With `previous` (the hosts serving now, on a reload), an instance whose bundle,
+ * options and limits are unchanged keeps its host (retained: each user disposes it once). All problems are reported at once as a ConfigError naming the instance; on any
  * problem, the isolates created so far are disposed.
  */
-export async function loadUserPlugins(config: ResolvedConfig, baseDir: string, logger: Logger): Promise<UserPlugins> {
+export async function loadUserPlugins(config: ResolvedConfig, baseDir: string, logger: Logger, previous?: ReadonlyMap<string, PluginHost>): Promise<UserPlugins> {
   const hosts = new Map<string, PluginHost>();
   const files = new Set<string>();
   const issues: ConfigIssue[] = [];
@@ -37,6 +38,13 @@ export async function loadUserPlugins(config: ResolvedConfig, baseDir: string, l
         const entry = resolvePluginSource(instance.use, baseDir);
         const bundle = await bundlePlugin(entry);
         for (const f of bundle.files) files.add(f);
+        // A reload that leaves this instance's plugin as it was keeps its isolate (and the state in
+        // it); only the plugins whose code, options or limits changed get a new one.
+        const current = previous?.get(name);
+        if (current && current.identity === hostIdentity(bundle, JSON.stringify(instance.options ?? {}), instance.limits, instance.fetch)) {
+          hosts.set(name, current.retain());
+          return;
+        }
         const host = await PluginHost.create(name, bundle, instance.options, instance.limits, logger, instance.fetch);
         if (!sdkCompatible(host.manifest.sdkVersion)) {
           host.dispose();

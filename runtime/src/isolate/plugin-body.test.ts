@@ -3,6 +3,7 @@ import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { compose } from '../chain/compose.ts';
+import { testRequest } from '../chain/test-request.ts';
 import type { GatewayRequest, GatewayResponse, Handler, HeaderMap } from '../chain/types.ts';
 import { silentLogger } from '../logging/logger.ts';
 import { bundlePlugin } from './bundle-plugin.ts';
@@ -18,11 +19,7 @@ function stream(...chunks: (string | Uint8Array)[]): Readable {
 }
 
 function request(body: Readable | null, headers: HeaderMap = {}): GatewayRequest {
-  return {
-    method: 'POST', path: '/x', query: '', headers: { host: 'gw', ...headers }, params: {}, clientIp: '203.0.113.7', remoteAddress: '203.0.113.7',
-    fromTrustedProxy: false, protocol: 'http', body, signal: new AbortController().signal,
-    route: { name: 'body-route' } as GatewayRequest['route'], state: {}, upgrade: false,
-  };
+  return testRequest({ method: 'POST', path: '/x', headers: { host: 'gw', ...headers }, clientIp: '203.0.113.7', remoteAddress: '203.0.113.7', body, route: { name: 'body-route' } as GatewayRequest['route'] });
 }
 
 async function text(body: GatewayResponse['body'] | GatewayRequest['body']): Promise<string> {

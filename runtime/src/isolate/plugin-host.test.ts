@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { compose } from '../chain/compose.ts';
+import { testRequest } from '../chain/test-request.ts';
 import type { GatewayRequest, GatewayResponse, Handler } from '../chain/types.ts';
 import { createLogger, silentLogger } from '../logging/logger.ts';
 import { bundlePlugin, PluginBuildError } from './bundle-plugin.ts';
@@ -13,11 +14,7 @@ const hostilePath = path.join(import.meta.dirname, 'fixtures/hostile.ts');
 const addHeaderPath = path.join(root, 'examples/plugins/add-header.ts');
 
 function request(headers: Record<string, string> = {}): GatewayRequest {
-  return {
-    method: 'GET', path: '/x', query: 'a=1', headers: { host: 'gw', ...headers }, params: {}, clientIp: '203.0.113.7', remoteAddress: '203.0.113.7',
-    fromTrustedProxy: false, protocol: 'http', body: null, signal: new AbortController().signal,
-    route: { name: 'test-route' } as GatewayRequest['route'], state: {}, upgrade: false,
-  };
+  return testRequest({ path: '/x', query: 'a=1', headers: { host: 'gw', ...headers }, clientIp: '203.0.113.7', remoteAddress: '203.0.113.7', route: { name: 'test-route' } as GatewayRequest['route'] });
 }
 
 let upstreamSaw: GatewayRequest | null = null;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import ivm from 'isolated-vm';
 import type { Logger } from 'pino';
 import { createHookRuntime } from '@isogate/sdk/internal/hook-runtime';
@@ -15,14 +16,14 @@ export interface PluginManifest {
   name: string;
   version: string;
   sdkVersion: string;
-  hooks: ('onRequest' | 'onResponse')[];
+  hooks: ('onRequest' | 'onResponse' | 'verifier')[];
   requestBody: 'text' | 'json' | 'bytes' | null;
   responseBody: 'text' | 'json' | 'bytes' | null;
   maxBodyBytes: number | null;
   hasSchema: boolean;
 }
 
-export type PluginFailureKind = 'throw' | 'timeout' | 'memory' | 'deadline' | 'bad-result';
+export type PluginFailureKind = 'throw' | 'timeout' | 'memory' | 'deadline' | 'bad-result' | 'unavailable';
 
 /** A hook failed. Its message stays in logs; the client only ever sees a coded error. */
 export class PluginFailure extends Error {
@@ -72,6 +73,14 @@ export class PluginHost {
   #loaded: Loaded | null = null;
   #loading: Promise<Loaded> | null = null;
   #disposed = false;
+  /** Routing tables using this host: a reload that leaves the plugin unchanged shares it. */
+  #users = 1;
+  /**
+   * What makes two loads of an instance the same plugin: its bundled code, options, limits and
+   * fetch settings. A reload that finds the same identity keeps this host (and its isolate's
+   * state) instead of building a new one.
+   */
+  readonly identity: string;
 
   private constructor(instanceName: string, bundle: PluginBundle, optionsJson: string, limits: PluginLimitsResolved, logger: Logger, fetch: PluginFetchSettings | null) {
     this.instanceName = instanceName;
@@ -80,6 +89,14 @@ export class PluginHost {
     this.#optionsJson = optionsJson;
     this.limits = limits;
     this.#logger = logger;
+    this.identity = hostIdentity(bundle, optionsJson, limits, fetch);
+  }
+
+  /** Another routing table uses this host from now on; each user calls `dispose()` once. */
+  retain(): this {
+    if (this.#disposed) throw new Error(`plugin host "${this.instanceName}" is already disposed`);
+    this.#users++;
+    return this;
   }
 
   /**
@@ -156,14 +173,14 @@ export class PluginHost {
    * Run a hook: one JSON string in, one out. A synchronous hook on a loaded isolate answers
    * synchronously (a string, no promise): most hooks are sync and this is the hot path.
    */
-  call(hook: 'onRequest' | 'onResponse', input: string, requestHeaders = '{}', responseHeaders?: string): string | Promise<string> {
+  call(hook: 'onRequest' | 'onResponse' | 'verifier', input: string, requestHeaders = '{}', responseHeaders?: string): string | Promise<string> {
     const args: HookArgs = responseHeaders === undefined ? [hook, input, requestHeaders] : [hook, input, requestHeaders, responseHeaders];
     const loaded = this.#loaded;
     if (!loaded || loaded.isolate.isDisposed) return this.#ready().then((l) => this.#run(l, hook, args));
     return this.#run(loaded, hook, args);
   }
 
-  #run(loaded: Loaded, hook: 'onRequest' | 'onResponse', args: HookArgs): string | Promise<string> {
+  #run(loaded: Loaded, hook: 'onRequest' | 'onResponse' | 'verifier', args: HookArgs): string | Promise<string> {
     let result: string;
     try {
       result = loaded.call.applySync(undefined, args, { timeout: this.limits.cpuMs }) as string;
@@ -215,12 +232,21 @@ export class PluginHost {
     return failure;
   }
 
-  /** Dispose the isolate. Calls in flight reject; the host is not reloaded again. */
+  /**
+   * Release this user's hold; the last one disposes the isolate. Calls in flight then reject and
+   * the host is not reloaded again.
+   */
   dispose(): void {
+    if (this.#disposed || --this.#users > 0) return;
     this.#disposed = true;
     if (this.#loaded) this.#discard(this.#loaded);
     this.#logger.debug({ plugin: this.instanceName }, 'plugin isolate disposed');
   }
+}
+
+/** Same identity: same code, options, limits and fetch settings (the instance name is the map key). */
+export function hostIdentity(bundle: PluginBundle, optionsJson: string, limits: PluginLimitsResolved, fetch: PluginFetchSettings | null): string {
+  return createHash('sha256').update(bundle.code).update('\0').update(optionsJson).update('\0').update(JSON.stringify(limits)).update('\0').update(JSON.stringify(fetch)).digest('base64');
 }
 
 export class PluginOptionsError extends Error {

@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { applyHeaderOps, bodyKind, bodyless, directResponseParts, fitHeaders, hookMessage, responseFragment, type HookOutput } from '@isogate/sdk/internal/hook-wire';
 import { discardBody } from '../chain/discard-body.ts';
 import { GatewayError } from '../errors.ts';
-import { errorResponse } from '../gateway.ts';
+import { errorResponse } from '../errors.ts';
 import { toGatewayError } from '../proxy/upstream-errors.ts';
 import { normalizePath } from '../router/normalize-path.ts';
 import {
@@ -19,12 +19,11 @@ import {
   type BodyKind,
 } from './buffer-body.ts';
 import { PluginFailure, type PluginHost } from './plugin-host.ts';
+import { emitRequestEvent, startHook, type HookName, type PluginErrorKind } from '../chain/instruments.ts';
+import { forwardPluginLogs } from './user-plugin-handle.ts';
 
 /** Plugin-visible per-request state lives here in `req.state`, as JSON values shared by all plugins. */
 const PLUGIN_STATE = Symbol('isogate.pluginState');
-/** Claims set by authentication (the auth issue fills this). */
-export const CLAIMS = Symbol('isogate.claims');
-
 
 function encodeRequest(req: GatewayRequest, state: Record<string, unknown>): Record<string, unknown> {
   const message: Record<string, unknown> = {
@@ -32,8 +31,7 @@ function encodeRequest(req: GatewayRequest, state: Record<string, unknown>): Rec
   };
   // Absent means empty: most requests carry no plugin state and no claims.
   if (Object.keys(state).length > 0) message['s'] = state;
-  const claims = req.state[CLAIMS];
-  if (claims !== undefined && claims !== null) message['c'] = claims;
+  if (req.claims !== null) message['c'] = req.claims;
   return message;
 }
 
@@ -64,6 +62,10 @@ function drain(body: Readable | null): void {
   if (body === null || body.destroyed) return;
   body.on('error', () => {});
   body.resume();
+}
+
+function failureKind(err: unknown): PluginErrorKind {
+  return err instanceof PluginFailure ? err.kind : 'throw';
 }
 
 function directResponse(r: NonNullable<HookOutput['r']>, plugin: string): GatewayResponse {
@@ -162,16 +164,40 @@ export function createPluginMiddleware(host: PluginHost, instanceName: string, p
     return { fragment: given ? responseFragment(kind, bytes) : undefined, held: bytes, streaming: false };
   };
 
-  const emit = (out: HookOutput) => {
-    if (!out.l) return;
-    for (const [level, message, fields] of out.l) {
-      const at = level === 'debug' || level === 'info' || level === 'warn' || level === 'error' ? level : 'info';
-      log[at]({ fields }, message);
+  const emit = (out: HookOutput) => forwardPluginLogs(out, log);
+
+  /**
+   * One hook crossing, timed for the observers attached to the request (none: no cost beyond a
+   * null check). A synchronous hook stays synchronous: no promise on the hot path.
+   */
+  const callHook = (req: GatewayRequest, hook: HookName, message: string, requestHeaders: string, responseHeaders?: string): HookOutput | Promise<HookOutput> => {
+    const done = startHook(req, instanceName, hook);
+    let raw: string | Promise<string>;
+    try {
+      raw = host.call(hook, message, requestHeaders, responseHeaders);
+    } catch (err) {
+      done?.(failureKind(err));
+      throw err;
     }
+    if (typeof raw === 'string') {
+      done?.(undefined);
+      return JSON.parse(raw) as HookOutput;
+    }
+    return raw.then(
+      (text) => {
+        done?.(undefined);
+        return JSON.parse(text) as HookOutput;
+      },
+      (err: unknown) => {
+        done?.(failureKind(err));
+        throw err;
+      },
+    );
   };
 
-  const failed = (err: unknown, hook: string): GatewayResponse | null => {
-    const kind = err instanceof PluginFailure ? err.kind : 'throw';
+  const failed = (err: unknown, hook: HookName, req: GatewayRequest): GatewayResponse | null => {
+    const kind = failureKind(err);
+    emitRequestEvent(req, { type: 'plugin-error', plugin: instanceName, hook, kind });
     log.error({ hook, kind, plugin: name, error: err instanceof Error ? err.message : String(err), source: (err instanceof PluginFailure && err.location) || host.bundle.entry }, `plugin ${hook} failed (${policy})`);
     return policy === 'fail-open' ? null : errorResponse('PLUGIN_FAILED');
   };
@@ -189,8 +215,8 @@ export function createPluginMiddleware(host: PluginHost, instanceName: string, p
         try {
           const input = encodeRequest(req, state);
           if (requestKind) (input['rq'] as Record<string, unknown>)['k'] = requestKind;
-          const raw = host.call('onRequest', hookMessage(input, 'qb', prepared?.fragment), JSON.stringify(req.headers));
-          const out = JSON.parse(typeof raw === 'string' ? raw : await raw) as HookOutput;
+          const called = callHook(req, 'onRequest', hookMessage(input, 'qb', prepared?.fragment), JSON.stringify(req.headers));
+          const out = called instanceof Promise ? await called : called;
           emit(out);
           if (out.s) req.state[PLUGIN_STATE] = out.s;
           if (out.r) return directResponse(out.r, name);
@@ -213,7 +239,7 @@ export function createPluginMiddleware(host: PluginHost, instanceName: string, p
             delete req.headers['transfer-encoding'];
           }
         } catch (err) {
-          const answer = failed(err, 'onRequest');
+          const answer = failed(err, 'onRequest', req);
           if (answer) return answer;
         }
       }
@@ -228,8 +254,8 @@ export function createPluginMiddleware(host: PluginHost, instanceName: string, p
       try {
         const input = encodeRequest(req, (req.state[PLUGIN_STATE] as Record<string, unknown> | undefined) ?? {});
         input['rs'] = responseKind ? { st: res.status, k: responseKind } : { st: res.status };
-        const raw = host.call('onResponse', hookMessage(input, 'sb', prepared?.fragment), JSON.stringify(req.headers), JSON.stringify(res.headers));
-        const out = JSON.parse(typeof raw === 'string' ? raw : await raw) as HookOutput;
+        const called = callHook(req, 'onResponse', hookMessage(input, 'sb', prepared?.fragment), JSON.stringify(req.headers), JSON.stringify(res.headers));
+        const out = called instanceof Promise ? await called : called;
         emit(out);
         const replaced = responseKind && out.rb !== undefined ? replacedBytes(out.rb) : null;
         if (responseKind && out.rb !== undefined && !replaced) throw new PluginFailure(name, 'bad-result', 'unreadable response body');
@@ -243,7 +269,7 @@ export function createPluginMiddleware(host: PluginHost, instanceName: string, p
         }
         return res;
       } catch (err) {
-        const answer = failed(err, 'onResponse');
+        const answer = failed(err, 'onResponse', req);
         if (!answer) return res;
         discardBody(res.body);
         return answer;

@@ -35,12 +35,27 @@ function connectionNamed(headers: HeaderMap): Set<string> | null {
   return names;
 }
 
-/** A copy of `headers` without hop-by-hop fields, ready to send upstream. */
-export function endToEndRequestHeaders(headers: HeaderMap): HeaderMap {
+/**
+ * On arrival, before any middleware: remove the fields the client's `Connection` names (they
+ * belong to the client's hop). Done here and not at proxy time, so a client cannot nominate away
+ * a header the gateway itself sets later (`Connection: x-user-id` must not strip the identity auth
+ * propagates). The fixed hop-by-hop fields stay until the proxy drops them (`upgrade` is still
+ * needed to forward a WebSocket handshake).
+ */
+export function dropConnectionNominated(headers: HeaderMap): void {
   const named = connectionNamed(headers);
+  if (named === null) return;
+  for (const name of named) if (!REQUEST_DROP.has(name)) delete headers[name];
+}
+
+/**
+ * A copy of `headers` without hop-by-hop fields, ready to send upstream. The fields the client's
+ * `Connection` named were removed on arrival (dropConnectionNominated).
+ */
+export function endToEndRequestHeaders(headers: HeaderMap): HeaderMap {
   const out: HeaderMap = {};
   for (const name in headers) {
-    if (REQUEST_DROP.has(name) || (named !== null && named.has(name))) continue;
+    if (REQUEST_DROP.has(name)) continue;
     out[name] = headers[name]!;
   }
   return out;

@@ -1,15 +1,22 @@
+import { GatewayError } from '../errors.ts';
+
 /**
- * Upstream URL templates: `/users/{id}` or `/files/{*}`. Compiled once per route into literal and
- * placeholder parts, so filling one per request is a join.
+ * Upstream URL templates: `/users/{id}`, `/files/{*}` or `/tenants/{claims.org.id}/...`.
+ * Compiled once per route into literal and placeholder parts, so filling one per request is a join.
  */
-export type CompiledTemplate = readonly (string | { param: string })[];
+type Part = string | { param: string } | { claim: readonly string[] };
+export type CompiledTemplate = readonly Part[];
+
+/** `{claims.a.b}` names a verified claim by its path; everything else names a route param. */
+export const CLAIM_PLACEHOLDER = /^claims\.([A-Za-z0-9_$-]+(?:\.[A-Za-z0-9_$-]+)*)$/;
 
 export function compileTemplate(template: string): CompiledTemplate {
-  const parts: (string | { param: string })[] = [];
+  const parts: Part[] = [];
   let last = 0;
   for (const match of template.matchAll(/\{([^}]*)\}/g)) {
     if (match.index > last) parts.push(template.slice(last, match.index));
-    parts.push({ param: match[1]! });
+    const claim = CLAIM_PLACEHOLDER.exec(match[1]!);
+    parts.push(claim ? { claim: claim[1]!.split('.') } : { param: match[1]! });
     last = match.index + match[0].length;
   }
   if (last < template.length) parts.push(template.slice(last));
@@ -24,13 +31,34 @@ export function hasPlaceholders(template: string): boolean {
  * Fill a template. Named params are decoded values, so they are percent-encoded again (a `/` in a
  * param can never add a path segment upstream). The wildcard rest is already a normalised path.
  */
-export function fillTemplate(template: CompiledTemplate, params: Record<string, string>): string {
+export function fillTemplate(template: CompiledTemplate, params: Record<string, string>, claims: Readonly<Record<string, unknown>> | null = null): string {
   let out = '';
   for (const part of template) {
     if (typeof part === 'string') out += part;
+    else if ('claim' in part) out += encodeURIComponent(claimValue(claims, part.claim));
     else if (part.param === '*') out += params['*'] ?? '';
     else out += encodeURIComponent(params[part.param] ?? '');
   }
   // `/files/{*}` with an empty rest gives `/files/`; `/{*}` gives `/`. Never forward an empty path.
   return out === '' ? '/' : out;
+}
+
+/**
+ * A claim used in a URL must be there and be a plain string or number, and not a dot segment:
+ * without it the request cannot be addressed to the right resource, and that is the caller's lack
+ * of rights (403); with no claims at all the caller is anonymous (401).
+ */
+function claimValue(claims: Readonly<Record<string, unknown>> | null, path: readonly string[]): string {
+  // No claims at all: nobody authenticated (an `optional` auth let an anonymous request through).
+  if (claims === null) throw new GatewayError('UNAUTHORIZED', { headers: { 'www-authenticate': 'Bearer' } });
+  let value: unknown = claims;
+  for (const key of path) {
+    if (value === null || typeof value !== 'object' || !Object.hasOwn(value, key)) throw new GatewayError('FORBIDDEN');
+    value = (value as Record<string, unknown>)[key];
+  }
+  // `.` and `..` would survive encodeURIComponent as dot segments (route params cannot: the
+  // normaliser refuses them), and a claim such as a username can be chosen by its user.
+  if (typeof value === 'string' && value !== '' && value !== '.' && value !== '..') return value;
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  throw new GatewayError('FORBIDDEN');
 }

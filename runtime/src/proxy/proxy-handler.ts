@@ -6,6 +6,7 @@ import { endToEndRequestHeaders, endToEndResponseHeaders } from './hop-by-hop.ts
 import { isConnectFailure, toGatewayError } from './upstream-errors.ts';
 import { compileTemplate, fillTemplate } from './path-template.ts';
 import { upstreamPath, type UpstreamSet, type UpstreamTarget } from './upstream-set.ts';
+import { startUpstream } from '../chain/instruments.ts';
 
 const VIA = '1.1 isogate';
 
@@ -56,9 +57,10 @@ export function createProxyHandler(route: ResolvedRoute, upstreams: UpstreamSet)
     for (;;) {
       const target = upstreams.pick(tried);
       if (target === null) throw new Error('unreachable: no upstream left to try');
-      const path = upstreamPath(target, forwardedPath(req), req.params);
+      const path = upstreamPath(target, forwardedPath(req), req.params, req.claims);
       const fullPath = req.query === '' ? path : `${path}?${req.query}`;
       const headers = upstreamRequestHeaders(req, route, target);
+      const done = req.instruments === null ? null : startUpstream(req, { origin: target.origin, method: req.method, path: fullPath, headers });
       try {
         if (req.upgrade) {
           const data = await target.pool.upgrade({
@@ -71,6 +73,7 @@ export function createProxyHandler(route: ResolvedRoute, upstreams: UpstreamSet)
           const responseHeaders = endToEndResponseHeaders(data.headers);
           responseHeaders['connection'] = 'Upgrade';
           responseHeaders['upgrade'] = typeof data.headers['upgrade'] === 'string' ? data.headers['upgrade'] : 'websocket';
+          done?.({ status: 101 });
           return { status: 101, headers: responseHeaders, body: null, upgradeSocket: data.socket };
         }
         const data = await target.pool.request({
@@ -83,8 +86,10 @@ export function createProxyHandler(route: ResolvedRoute, upstreams: UpstreamSet)
           bodyTimeout,
         });
         if (target.downUntil !== 0) upstreams.markUp(target);
+        done?.({ status: data.statusCode });
         return responseFrom(data);
       } catch (err) {
+        done?.({ error: err });
         if (req.signal.aborted) throw err;
         if (isConnectFailure(err)) {
           upstreams.markDown(target);
@@ -106,7 +111,7 @@ export function createProxyHandler(route: ResolvedRoute, upstreams: UpstreamSet)
 function forwardedPathOf(route: ResolvedRoute): (req: GatewayRequest) => string {
   if (route.rewrite !== null) {
     const template = compileTemplate(route.rewrite);
-    return (req) => fillTemplate(template, req.params);
+    return (req) => fillTemplate(template, req.params, req.claims);
   }
   const prefix = route.stripPrefix?.replace(/\/+$/, '');
   if (prefix) {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Pool } from 'undici';
-import { endToEndRequestHeaders, endToEndResponseHeaders } from './hop-by-hop.ts';
+import { dropConnectionNominated, endToEndRequestHeaders, endToEndResponseHeaders } from './hop-by-hop.ts';
 import { compileTemplate, fillTemplate } from './path-template.ts';
 import { TrustedProxies } from './trusted-proxies.ts';
 import { createTarget, upstreamPath, UpstreamSet } from './upstream-set.ts';
@@ -9,7 +9,7 @@ import { isConnectFailure, toGatewayError } from './upstream-errors.ts';
 
 describe('hop-by-hop headers', () => {
   it('drops RFC 9110 hop-by-hop fields and those named in Connection, from requests', () => {
-    const out = endToEndRequestHeaders({
+    const incoming: Record<string, string> = {
       connection: 'keep-alive, X-Secret',
       'keep-alive': 'timeout=5',
       'proxy-connection': 'keep-alive',
@@ -23,8 +23,18 @@ describe('hop-by-hop headers', () => {
       'x-secret': 's',
       'x-kept': 'k',
       authorization: 'Bearer t',
-    });
+    };
+    dropConnectionNominated(incoming); // on arrival
+    const out = endToEndRequestHeaders(incoming); // at the proxy
     assert.deepEqual(out, { 'x-kept': 'k', authorization: 'Bearer t' });
+  });
+
+  it('never lets a client nominate away a header the gateway sets after arrival', () => {
+    const incoming: Record<string, string> = { connection: 'keep-alive, x-user-id', 'x-user-id': 'spoofed' };
+    dropConnectionNominated(incoming);
+    assert.equal(incoming['x-user-id'], undefined, "the client's own copy goes on arrival");
+    incoming['x-user-id'] = 'from-the-token'; // what auth propagates
+    assert.equal(endToEndRequestHeaders(incoming)['x-user-id'], 'from-the-token');
   });
 
   it('drops hop-by-hop fields from responses and keeps repeated set-cookie', () => {

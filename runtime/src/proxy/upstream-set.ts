@@ -31,8 +31,8 @@ export function createTarget(url: string, pool: Pool): UpstreamTarget {
 }
 
 /** The path sent to one upstream for a request whose forwarded path is `path`. */
-export function upstreamPath(target: UpstreamTarget, path: string, params: Record<string, string>): string {
-  if (target.template) return fillTemplate(target.template, params);
+export function upstreamPath(target: UpstreamTarget, path: string, params: Record<string, string>, claims: Readonly<Record<string, unknown>> | null = null): string {
+  if (target.template) return fillTemplate(target.template, params, claims);
   return target.prefix === '' ? path : target.prefix + path;
 }
 

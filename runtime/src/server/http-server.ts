@@ -4,7 +4,8 @@ import { Readable, type Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { GatewayResponse, HeaderMap } from '../chain/types.ts';
 import { errorBody, type ErrorKey, ERRORS } from '../errors.ts';
-import { errorResponse, type Gateway, type IncomingRequest } from '../gateway.ts';
+import { errorResponse } from '../errors.ts';
+import type { Gateway, IncomingRequest } from '../gateway.ts';
 import { unmapIpv4 } from '../proxy/trusted-proxies.ts';
 import { rawHttpResponse } from './raw-response.ts';
 import { discardBody } from '../chain/discard-body.ts';
@@ -115,7 +116,17 @@ export class GatewayServer {
       .handle(incoming(req, abort.signal, false))
       .then(
         (response) => {
-          piped = this.#write(res, response);
+          try {
+            piped = this.#write(res, response);
+          } catch (err) {
+            // A header a plugin set that Node refuses to write (a CR in a value, say): never an
+            // unhandled rejection; the client gets a coded 500 if nothing was sent yet.
+            this.#logger.error({ err: { message: (err as Error).message, code: (err as NodeJS.ErrnoException).code } }, 'response could not be written');
+            discardBody(response.body);
+            response.onSent?.({ bytes: 0, aborted: true });
+            if (!res.headersSent) this.#write(res, errorResponse('INTERNAL'));
+            else res.destroy();
+          }
         },
         (err: unknown) => {
           this.#logger.error({ err }, 'request failed outside the chain');
@@ -127,6 +138,7 @@ export class GatewayServer {
   /** Send a response; returns the body stream piped into `res` (the caller destroys it if `res` closes first). */
   #write(res: ServerResponse, response: GatewayResponse): Readable | null {
     if (res.destroyed) {
+      response.onSent?.({ bytes: 0, aborted: true });
       discardBody(response.body);
       return null;
     }
@@ -136,13 +148,24 @@ export class GatewayServer {
     const body = response.body;
     if (body !== null && !(body instanceof Readable) && headers['content-length'] === undefined) headers['content-length'] = String(Buffer.byteLength(body));
     res.writeHead(response.status, headers);
+    const onSent = response.onSent;
     if (body instanceof Readable) {
       body.on('error', (err) => {
         this.#logger.warn({ err: { message: err.message, code: (err as NodeJS.ErrnoException).code } }, 'response body stream failed; closing the client connection');
         res.destroy();
       });
+      if (onSent) {
+        // Only when an observer asked: count what went out, report when the response is done.
+        let bytes = 0;
+        body.on('data', (chunk: Buffer) => (bytes += chunk.byteLength));
+        res.once('close', () => onSent({ bytes, aborted: !res.writableFinished }));
+      }
       body.pipe(res);
       return body;
+    }
+    if (onSent) {
+      const bytes = body === null || res.req.method === 'HEAD' ? 0 : Buffer.byteLength(body);
+      res.once('close', () => onSent({ bytes, aborted: !res.writableFinished }));
     }
     res.end(body ?? undefined);
     return null;

@@ -43,17 +43,25 @@ export interface HookRuntime {
  * rt.register(plugin);
  * rt.configure('{}');
  */
-export function createHookRuntime(): HookRuntime {
+export function createHookRuntime(fetchOverride?: (url: string, init: string) => Promise<string>): HookRuntime {
   type Fields = Record<string, string[]>;
   type LogEntry = [level: string, message: string, fields: unknown];
 
   // `ctx.fetch` exists only where the gateway installed an allow-listed host fetch for this plugin
   // (a frozen closure; the plugin never sees the isolated-vm reference behind it).
-  const hostFetch = (globalThis as { __isogateHostFetch?: (url: string, init: string) => Promise<string> }).__isogateHostFetch;
+  // The test harness passes its own (it runs this runtime in the test's process, not an isolate).
+  // ctx.fetch's own failures: a verifier that lets one escape could not reach its identity
+  // provider, which is an outage (503), not a verdict on the token (401).
+  const fetchFailures = new WeakSet<object>();
+  const hostFetch = fetchOverride ?? (globalThis as { __isogateHostFetch?: (url: string, init: string) => Promise<string> }).__isogateHostFetch;
   const pluginFetch = hostFetch
     ? Object.freeze(async (url: unknown, init?: { method?: unknown; headers?: unknown; body?: unknown }) => {
         const answer = JSON.parse(await hostFetch(String(url), JSON.stringify(init ?? {}))) as { status: number; headers: Record<string, string>; body: string; error?: string };
-        if (answer.error !== undefined) throw new Error(answer.error);
+        if (answer.error !== undefined) {
+          const failure = new Error(answer.error);
+          fetchFailures.add(failure);
+          throw failure;
+        }
         const body = answer.body;
         return Object.freeze({ status: answer.status, headers: Object.freeze(answer.headers), text: () => body, json: () => JSON.parse(body) as unknown });
       })
@@ -230,10 +238,41 @@ export function createHookRuntime(): HookRuntime {
     return Object.freeze({ debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') });
   }
 
+  /** `verifier(token, ctx)`: answers `{v: claims}` or `{v: null, e: why}`; only a limit breach escapes as a failure. */
+  function verify(msg: { t: string }, logs: LogEntry[], ctx: unknown): string {
+    const done = (claims: unknown): string => {
+      const out: Record<string, unknown> = { v: null };
+      if (logs.length > 0) out['l'] = logs;
+      if (claims !== null && typeof claims === 'object' && !Array.isArray(claims)) out['v'] = claims;
+      else if (claims !== null && claims !== undefined) out['x'] = 'verifier returned neither claims nor null';
+      return JSON.stringify(out);
+    };
+    const rejected = (err: unknown): string => {
+      const message = String((err as { message?: unknown } | null)?.message ?? err);
+      const outage = err !== null && typeof err === 'object' && (fetchFailures.has(err) || (err as Record<symbol, unknown>)[Symbol.for('isogate.unavailable')] === true);
+      const out: Record<string, unknown> = outage ? { v: null, u: message } : { v: null, e: message };
+      if (logs.length > 0) out['l'] = logs;
+      return JSON.stringify(out);
+    };
+    let result: unknown;
+    try {
+      result = (plugin!['verifier'] as (t: string, c: unknown) => unknown).call(plugin, msg.t, ctx);
+    } catch (err) {
+      return rejected(err);
+    }
+    if (result !== null && typeof result === 'object' && typeof (result as Promise<unknown>).then === 'function') {
+      const id = nextId++;
+      pending.set(id, Promise.resolve(result).then(done, rejected));
+      return `\u0000${id}`;
+    }
+    return done(result);
+  }
+
   function run(hook: string, input: string, requestHeaders: string, responseHeaders?: string): string {
     const msg = JSON.parse(input);
     const logs: LogEntry[] = [];
     const ctx = Object.freeze({ options, state: msg.s ?? {}, log: makeLog(logs), claims: msg.c ?? undefined, fetch: pluginFetch });
+    if (hook === 'verifier') return verify(msg, logs, ctx);
     const rq = msg.rq;
     const reqHeaders = new Headers(requestHeaders);
     const req: Record<string, unknown> = {
@@ -297,7 +336,7 @@ export function createHookRuntime(): HookRuntime {
         throw new TypeError('the plugin module must `export default definePlugin({...})`');
       }
       plugin = p as Record<string, unknown>;
-      const hooks = ['onRequest', 'onResponse'].filter((h) => typeof plugin![h] === 'function');
+      const hooks = ['onRequest', 'onResponse', 'verifier'].filter((h) => typeof plugin![h] === 'function');
       return JSON.stringify({
         name: plugin['name'],
         version: plugin['version'],

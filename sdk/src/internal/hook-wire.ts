@@ -20,6 +20,13 @@
 export interface HookOutput {
   /** The per-request state after the hook. */
   s?: Record<string, unknown>;
+  /** `verifier` only: the claims, or null when the token was rejected (`e` says why, for the log). */
+  v?: Record<string, unknown> | null;
+  e?: string;
+  /** `verifier` only: the hook answered something that is neither claims nor null (a plugin bug). */
+  x?: string;
+  /** `verifier` only: a failed `ctx.fetch` escaped the hook: the verifier could not decide (an outage). */
+  u?: string;
   /** `ctx.log` calls: level, message, fields (null for none). */
   l?: [string, string, unknown][];
   /** A changed path (not yet normalised). */
