@@ -5,6 +5,7 @@
 import path from 'node:path';
 import { compose } from '../runtime/src/chain/compose.ts';
 import type { GatewayRequest, Handler } from '../runtime/src/chain/types.ts';
+import { testRequest } from '../runtime/src/chain/test-request.ts';
 import { bundlePlugin } from '../runtime/src/isolate/bundle-plugin.ts';
 import { createPluginMiddleware } from '../runtime/src/isolate/plugin-middleware.ts';
 import { PluginHost } from '../runtime/src/isolate/plugin-host.ts';
@@ -19,11 +20,8 @@ const headers = {
   'x-forwarded-for': '10.0.0.1', 'x-forwarded-proto': 'https', referer: 'https://example.test/page', dnt: '1',
   'sec-fetch-mode': 'cors', 'sec-fetch-site': 'same-origin',
 };
-const request = (): GatewayRequest => ({
-  method: 'GET', path: '/api/users/42', query: 'expand=orders', headers: { ...headers }, params: { id: '42' }, clientIp: '203.0.113.7',
-  remoteAddress: '203.0.113.7', fromTrustedProxy: false, protocol: 'http', body: null, signal: new AbortController().signal,
-  route: { name: '/api/users/:id' } as GatewayRequest['route'], state: {}, upgrade: false,
-});
+const request = (): GatewayRequest =>
+  testRequest({ path: '/api/users/42', query: 'expand=orders', headers: { ...headers }, params: { id: '42' }, clientIp: '203.0.113.7', remoteAddress: '203.0.113.7', route: { name: '/api/users/:id' } as GatewayRequest['route'] });
 const terminal: Handler = async () => ({ status: 200, headers: {}, body: null });
 
 const host = await PluginHost.create('p1', await bundlePlugin(path.join(import.meta.dirname, 'plugins/set-header.ts')), {}, { memoryMb: 64, cpuMs: 50, wallMs: 1000 }, silentLogger());

@@ -183,9 +183,9 @@ function freePort(): Promise<number> {
   });
 }
 
-function httpGet(port: number, path: string, timeoutMs: number): Promise<{ status: number; body: string }> {
+function httpGet(port: number, path: string, timeoutMs: number, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: HOST, port, path, agent: false, headers: { connection: 'close' } }, (res) => {
+    const req = http.get({ host: HOST, port, path, agent: false, headers: { ...headers, connection: 'close' } }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (body += chunk));
@@ -238,6 +238,8 @@ interface Running {
   /** the process whose tree CPU is measured */
   measuredPid: number;
   managed: Managed | null;
+  /** sent by wrk with every request */
+  headers: Record<string, string>;
 }
 
 interface Machine {
@@ -308,7 +310,7 @@ async function main(): Promise<void> {
     if (target.note) row.notes.push(target.note);
     rows.push(row);
     if (!target.launch) {
-      running.push({ target, row, port: upstreamPort, measuredPid: upstream.pid, managed: null });
+      running.push({ target, row, port: upstreamPort, measuredPid: upstream.pid, managed: null, headers: {} });
       continue;
     }
     const port = await freePort();
@@ -333,11 +335,12 @@ async function main(): Promise<void> {
       managed = startProcess(target.name, spec, proxyCpu, tmpDir);
       started.push(managed);
       await waitReady(managed, port, spec.readyPath);
-      const probe = await httpGet(port, '/', 2000);
+      const headers = (await target.requestHeaders?.()) ?? {};
+      const probe = await httpGet(port, '/', 2000, headers);
       if (probe.status !== 200 || probe.body !== expectedBody) {
         throw new Error(`GET / through ${target.name} answered ${probe.status} with a body that is not the upstream's`);
       }
-      running.push({ target, row, port, measuredPid: managed.pid, managed });
+      running.push({ target, row, port, measuredPid: managed.pid, managed, headers });
       log(`bench: ${target.name} ready on port ${port} (pid ${managed.pid})`);
     } catch (error) {
       row.status = 'failed';
@@ -362,6 +365,7 @@ async function main(): Promise<void> {
       durationSec,
       connections: settings.connections,
       cpu: loadCpu,
+      headers: r.headers,
       onSpawn: (pid) => wrkPids.add(pid),
     });
     const after = sampleProcessTreeCpu(r.measuredPid);

@@ -39,6 +39,8 @@ export interface Target {
   launch?: (ctx: TargetContext) => LaunchSpec;
   /** printed under the results table */
   note?: string;
+  /** headers wrk sends with every request (e.g. a bearer token), computed once per run */
+  requestHeaders?: () => Promise<Record<string, string>>;
 }
 
 /** Throughput / latency goal of a target, relative to the `floor` row. */
@@ -58,7 +60,8 @@ export const BASELINE = 'floor';
 
 export const ISOGATE_BIN = 'runtime/bin/isogate.mjs';
 
-export function isogateTarget(name: string, description: string, configFile: string): Target {
+export function isogateTarget(name: string, description: string, configFile: string, extra: Partial<Target> & { env?: (ctx: TargetContext) => Record<string, string> } = {}): Target {
+  const { env: extraEnv, ...rest } = extra;
   return {
     name,
     description: `${description} (\`${configFile}\`)`,
@@ -80,9 +83,10 @@ export function isogateTarget(name: string, description: string, configFile: str
         '--host',
         '127.0.0.1',
       ],
-      env: { BENCH_UPSTREAM: ctx.upstreamUrl },
+      env: { BENCH_UPSTREAM: ctx.upstreamUrl, ...extraEnv?.(ctx) },
       readyPath: '/healthz',
     }),
+    ...rest,
   };
 }
 
@@ -178,6 +182,10 @@ export const TARGETS: Target[] = [
   isogateTarget('isogate', 'Isogate, empty middleware chain', 'bench/configs/empty-chain.config.ts'),
   isogateTarget('isogate-1-plugin', 'Isogate, one user plugin (onRequest sets a header, in its isolate)', 'bench/configs/one-plugin.config.ts'),
   isogateTarget('isogate-3-plugins', 'Isogate, three user plugins (three isolates, one onRequest each)', 'bench/configs/three-plugins.config.ts'),
+  isogateTarget('isogate-builtins', 'Isogate, built-ins metrics + logging (to a file) + ratelimit + auth (HS256, one token reused)', 'bench/configs/builtins-chain.config.ts', {
+    env: (ctx) => ({ BENCH_JWT_SECRET, BENCH_LOG_FILE: join(ctx.tmpDir, 'access.log') }),
+    requestHeaders: async () => ({ authorization: `Bearer ${await benchToken()}` }),
+  }),
   nginxTarget,
 ];
 
@@ -189,9 +197,33 @@ export const GOALS: Goal[] = [
     maxP99DeltaMs: 1,
   },
   {
+    label: 'Built-ins auth + ratelimit + logging + metrics ≥ 70% of the empty chain throughput',
+    target: 'isogate-builtins',
+    baseline: 'isogate',
+    minThroughputRatio: 0.7,
+  },
+  {
     label: 'One onRequest user plugin ≥ 85% of the empty chain throughput',
     target: 'isogate-1-plugin',
     baseline: 'isogate',
     minThroughputRatio: 0.85,
   },
 ];
+
+/** The bench's HS256 secret (a fixed development value: nothing here leaves 127.0.0.1). */
+const BENCH_JWT_SECRET = 'isogate-bench-secret-0123456789abcdef-0123456789';
+
+/**
+ * One token for the whole run, as a client reusing its access token does: the auth built-in's
+ * verified-token cache serves it after the first request (BENCHMARKS.md says so).
+ */
+async function benchToken(): Promise<string> {
+  const { SignJWT } = await import('jose');
+  return new SignJWT({ sub: 'bench-user' })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setIssuer('isogate-bench')
+    .setAudience('bench')
+    .setIssuedAt()
+    .setExpirationTime('2h')
+    .sign(new TextEncoder().encode(BENCH_JWT_SECRET));
+}

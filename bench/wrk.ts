@@ -104,6 +104,8 @@ export interface WrkOptions {
   timeoutMs?: number;
   /** called with the child pid so the caller can kill it on abort */
   onSpawn?: (pid: number) => void;
+  /** sent with every request (`-H 'name: value'`) */
+  headers?: Record<string, string>;
 }
 
 export function wrkArgs(options: WrkOptions): { command: string; args: string[] } {
@@ -112,6 +114,7 @@ export function wrkArgs(options: WrkOptions): { command: string; args: string[] 
     `-c${options.connections}`,
     `-d${options.durationSec}s`,
     '--latency',
+    ...Object.entries(options.headers ?? {}).flatMap(([name, value]) => ['-H', `${name}: ${value}`]),
     options.url,
   ];
   return options.cpu === null

@@ -30,6 +30,8 @@ Try:
   curl -i ${base}/api/orders/o-1
   curl -s ${base}/api/echo/anything?x=1        # what the upstream received (X-Forwarded-*, Via)
   curl -N ${base}/api/events                   # server-sent events, streamed
+  curl -i ${base}/api/me -H "authorization: Bearer $(npx isogate token --sub 1)"   # JWT auth: the user comes from the token
+  curl -s ${base}/metrics | grep gateway_requests_total                          # Prometheus metrics
   curl -i ${base}/healthz ; curl -i ${base}/readyz
 ${dev ? '\nWatching gateway.config.ts: edit it and the routes reload without a restart.' : '\nRun `npm run dev` to reload on config changes.'}
 Ctrl-C drains in-flight requests and stops.
