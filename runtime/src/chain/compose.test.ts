@@ -67,4 +67,18 @@ describe('compose', () => {
     const handler = compose([{ name: 'a', middleware: (next) => (req) => next(req) }], ok);
     for (let i = 0; i < 3; i++) assert.equal((await handler(fakeRequest())).status, 200);
   });
+
+  it('guards every layer of a long chain, past the 31 tracked in one integer', async () => {
+    const pass: Middleware = (next) => (req) => next(req);
+    const layers = Array.from({ length: 40 }, (_, i) => ({ name: `l${i}`, middleware: pass }));
+    assert.equal((await compose(layers, ok)(fakeRequest())).status, 200);
+    for (const at of [0, 30, 31, 39]) {
+      const twice: Middleware = (next) => async (req) => {
+        await next(req);
+        return next(req);
+      };
+      const chain = layers.map((l, i) => (i === at ? { name: `twice${at}`, middleware: twice } : l));
+      await assert.rejects(compose(chain, ok)(fakeRequest()), (err: unknown) => err instanceof NextCalledTwiceError && err.message.includes(`twice${at}`));
+    }
+  });
 });

@@ -1,6 +1,8 @@
 import type { Handler, Middleware } from './types.ts';
 
 const NEXT_CALLED = Symbol('isogate.nextCalled');
+/** Layers past the 31st (a chain that long is rare) are tracked in a Set. */
+const NEXT_CALLED_MANY = Symbol('isogate.nextCalledMany');
 
 export class NextCalledTwiceError extends Error {
   constructor(layer: string) {
@@ -20,13 +22,20 @@ export function compose(layers: readonly { name: string; middleware: Middleware 
   for (let i = layers.length - 1; i >= 0; i--) {
     const { name, middleware } = layers[i]!;
     const inner = handler;
-    const bit = i;
+    // One bit per layer in a small integer: no allocation per request.
+    const bit = i < 31 ? 1 << i : 0;
     const guardedNext: Handler = (req) => {
       // state is shared even when a middleware passes a copy of the request to next().
-      const called = (req.state[NEXT_CALLED] as Set<number> | undefined) ?? new Set<number>();
-      if (called.has(bit)) return Promise.reject(new NextCalledTwiceError(name));
-      called.add(bit);
-      req.state[NEXT_CALLED] = called;
+      if (bit !== 0) {
+        const mask = (req.state[NEXT_CALLED] as number | undefined) ?? 0;
+        if ((mask & bit) !== 0) return Promise.reject(new NextCalledTwiceError(name));
+        req.state[NEXT_CALLED] = mask | bit;
+      } else {
+        const called = (req.state[NEXT_CALLED_MANY] as Set<number> | undefined) ?? new Set<number>();
+        if (called.has(i)) return Promise.reject(new NextCalledTwiceError(name));
+        called.add(i);
+        req.state[NEXT_CALLED_MANY] = called;
+      }
       return inner(req);
     };
     handler = middleware(guardedNext);

@@ -5,6 +5,7 @@ import { createHookRuntime } from '@isogate/sdk/internal/hook-runtime';
 import { pluginLocation, type PluginBundle } from './bundle-plugin.ts';
 import { installBuiltinGuards } from './builtin-guards.ts';
 import { createPluginFetch, installHostFetch, type PluginFetchSettings } from './plugin-fetch.ts';
+import { HookWatchdog, type WatchedIsolate } from './hook-watchdog.ts';
 
 export interface PluginLimitsResolved {
   memoryMb: number;
@@ -54,6 +55,8 @@ interface Loaded {
   context: ivm.Context;
   call: ivm.Reference<(hook: string, input: string, requestHeaders: string, responseHeaders?: string) => string>;
   settle: ivm.Reference<(id: number) => Promise<string>>;
+  /** The CPU limit of synchronous calls (null: every call passes isolated-vm's own timeout). */
+  watched: WatchedIsolate | null;
 }
 
 /**
@@ -140,7 +143,8 @@ export class PluginHost {
       configure.release();
       hostRef.release();
       if (first) this.manifest = manifest;
-      return { isolate, context, call, settle };
+      const watched = await HookWatchdog.shared().watch(isolate, this.limits.cpuMs);
+      return { isolate, context, call, settle, watched };
     } catch (err) {
       if (!isolate.isDisposed) isolate.dispose();
       throw err;
@@ -166,6 +170,7 @@ export class PluginHost {
 
   #discard(loaded: Loaded): void {
     if (this.#loaded === loaded) this.#loaded = null;
+    loaded.watched?.release();
     if (!loaded.isolate.isDisposed) loaded.isolate.dispose();
   }
 
@@ -182,10 +187,16 @@ export class PluginHost {
 
   #run(loaded: Loaded, hook: 'onRequest' | 'onResponse' | 'verifier', args: HookArgs): string | Promise<string> {
     let result: string;
+    // The watchdog enforces the CPU limit (see hook-watchdog.ts for why not a per-call timeout);
+    // when it is not covering this call, isolated-vm's own timeout does.
+    const watched = loaded.watched;
+    const callId = watched ? watched.enter() : 0;
     try {
-      result = loaded.call.applySync(undefined, args, { timeout: this.limits.cpuMs }) as string;
+      result = (callId !== 0 ? loaded.call.applySync(undefined, args) : loaded.call.applySync(undefined, args, { timeout: this.limits.cpuMs })) as string;
     } catch (err) {
-      throw this.#classify(err, loaded);
+      throw this.#classify(err, loaded, callId);
+    } finally {
+      if (callId !== 0) watched!.leave();
     }
     if (result.charCodeAt(0) !== 0) return result;
     return this.#settle(loaded, hook, Number(result.slice(1)));
@@ -212,11 +223,15 @@ export class PluginHost {
     }
   }
 
-  #classify(err: unknown, loaded: Loaded): PluginFailure {
+  #classify(err: unknown, loaded: Loaded, callId = 0): PluginFailure {
     const name = this.manifest.name;
     if (err instanceof PluginFailure) {
       this.#discard(loaded);
       return err;
+    }
+    if (loaded.watched?.stopped(callId)) {
+      this.#discard(loaded);
+      return new PluginFailure(name, 'timeout', `hook exceeded its ${this.limits.cpuMs} ms CPU limit`);
     }
     const message = err instanceof Error ? err.message : String(err);
     if (loaded.isolate.isDisposed || /memory limit/i.test(message)) {

@@ -202,9 +202,65 @@ export function createPluginMiddleware(host: PluginHost, instanceName: string, p
     return policy === 'fail-open' ? null : errorResponse('PLUGIN_FAILED');
   };
 
-  return (next) =>
-    async function userPlugin(req: GatewayRequest): Promise<GatewayResponse> {
-      const state = (req.state[PLUGIN_STATE] as Record<string, unknown> | undefined) ?? {};
+  /**
+   * Apply what onRequest answered to the request: state, a direct response (returned), path,
+   * query, headers and a replaced body. Throws PluginFailure for an answer that cannot be applied.
+   */
+  const applyRequestOutput = (req: GatewayRequest, out: HookOutput, prepared: Prepared | null): GatewayResponse | null => {
+    emit(out);
+    if (out.s) req.state[PLUGIN_STATE] = out.s;
+    if (out.r) return directResponse(out.r, name);
+    if (out.p !== undefined) {
+      const normalized = normalizePath(out.p);
+      if (!normalized.ok) throw new PluginFailure(name, 'bad-result', `path ${JSON.stringify(out.p)} is not acceptable: ${normalized.reason}`);
+      req.path = normalized.path;
+    }
+    if (out.q !== undefined) req.query = out.q.replace(/^\?/, '').replace(/[#\s]/g, encodeURIComponent);
+    const replaced = requestKind && out.b !== undefined ? replacedBytes(out.b) : null;
+    if (requestKind && out.b !== undefined && !replaced) throw new PluginFailure(name, 'bad-result', 'unreadable request body');
+    if (out.h) req.headers = applyHeaderOps(req.headers, out.h, (m) => new PluginFailure(name, 'bad-result', m));
+    if (replaced && requestKind) {
+      if (prepared?.streaming) drain(req.body);
+      forwardRequestBody(req, replaced.bytes);
+      fitHeaders(req.headers, requestKind, replaced.bytes.byteLength, replaced.json, true);
+    } else if (out.h && prepared?.held) {
+      // The plugin rewrote the header list: the length of the body we hold stays the truth.
+      req.headers['content-length'] = String(prepared.held.byteLength);
+      delete req.headers['transfer-encoding'];
+    }
+    return null;
+  };
+
+  const requestHook = (req: GatewayRequest, prepared: Prepared | null): HookOutput | Promise<HookOutput> => {
+    const input = encodeRequest(req, (req.state[PLUGIN_STATE] as Record<string, unknown> | undefined) ?? {});
+    if (requestKind) (input['rq'] as Record<string, unknown>)['k'] = requestKind;
+    return callHook(req, 'onRequest', hookMessage(input, 'qb', prepared?.fragment), JSON.stringify(req.headers));
+  };
+
+  return (next) => {
+    /**
+     * The common case, an onRequest hook that takes no body and no onResponse: no async frame
+     * of its own, and a synchronous hook goes straight on to `next`.
+     */
+    const requestOnly = (req: GatewayRequest): Promise<GatewayResponse> => {
+      let answer: GatewayResponse | null;
+      try {
+        const called = requestHook(req, null);
+        if (called instanceof Promise) {
+          return called
+            .then((out) => applyRequestOutput(req, out, null))
+            .catch((err: unknown) => failed(err, 'onRequest', req))
+            .then((early) => early ?? next(req));
+        }
+        answer = applyRequestOutput(req, called, null);
+      } catch (err) {
+        answer = failed(err, 'onRequest', req);
+      }
+      return answer ? Promise.resolve(answer) : next(req);
+    };
+    if (hasRequest && !hasResponse && !requestKind) return requestOnly;
+
+    return async function userPlugin(req: GatewayRequest): Promise<GatewayResponse> {
       if (hasRequest) {
         let prepared: Prepared | null = null;
         if (requestKind) {
@@ -213,31 +269,9 @@ export function createPluginMiddleware(host: PluginHost, instanceName: string, p
           prepared = outcome;
         }
         try {
-          const input = encodeRequest(req, state);
-          if (requestKind) (input['rq'] as Record<string, unknown>)['k'] = requestKind;
-          const called = callHook(req, 'onRequest', hookMessage(input, 'qb', prepared?.fragment), JSON.stringify(req.headers));
-          const out = called instanceof Promise ? await called : called;
-          emit(out);
-          if (out.s) req.state[PLUGIN_STATE] = out.s;
-          if (out.r) return directResponse(out.r, name);
-          if (out.p !== undefined) {
-            const normalized = normalizePath(out.p);
-            if (!normalized.ok) throw new PluginFailure(name, 'bad-result', `path ${JSON.stringify(out.p)} is not acceptable: ${normalized.reason}`);
-            req.path = normalized.path;
-          }
-          if (out.q !== undefined) req.query = out.q.replace(/^\?/, '').replace(/[#\s]/g, encodeURIComponent);
-          const replaced = requestKind && out.b !== undefined ? replacedBytes(out.b) : null;
-          if (requestKind && out.b !== undefined && !replaced) throw new PluginFailure(name, 'bad-result', 'unreadable request body');
-          if (out.h) req.headers = applyHeaderOps(req.headers, out.h, (m) => new PluginFailure(name, 'bad-result', m));
-          if (replaced && requestKind) {
-            if (prepared?.streaming) drain(req.body);
-            forwardRequestBody(req, replaced.bytes);
-            fitHeaders(req.headers, requestKind, replaced.bytes.byteLength, replaced.json, true);
-          } else if (out.h && prepared?.held) {
-            // The plugin rewrote the header list: the length of the body we hold stays the truth.
-            req.headers['content-length'] = String(prepared.held.byteLength);
-            delete req.headers['transfer-encoding'];
-          }
+          const called = requestHook(req, prepared);
+          const early = applyRequestOutput(req, called instanceof Promise ? await called : called, prepared);
+          if (early) return early;
         } catch (err) {
           const answer = failed(err, 'onRequest', req);
           if (answer) return answer;
@@ -275,4 +309,5 @@ export function createPluginMiddleware(host: PluginHost, instanceName: string, p
         return answer;
       }
     };
+  };
 }

@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import ivm from 'isolated-vm';
+import { HookWatchdog, WATCHDOG_TICK_MS } from './hook-watchdog.ts';
+
+/** An isolate with `f(mode)`: 'loop' never returns; anything else answers at once. */
+function loopingIsolate(): { isolate: ivm.Isolate; f: ivm.Reference<(mode: string) => string> } {
+  const isolate = new ivm.Isolate({ memoryLimit: 16 });
+  const context = isolate.createContextSync();
+  context.evalSync(`globalThis.f = (mode) => { if (mode === 'loop') { for (;;) {} } return 'ok:' + mode; }`);
+  return { isolate, f: context.global.getSync('f', { reference: true }) as ivm.Reference<(mode: string) => string> };
+}
+
+describe('hook watchdog', () => {
+  it('stops a synchronous call that runs past its limit, by disposing that isolate only, and reports it as stopped', async () => {
+    const watchdog = HookWatchdog.shared();
+    const looping = loopingIsolate();
+    const healthy = loopingIsolate();
+    const a = (await watchdog.watch(looping.isolate, 40))!;
+    const b = (await watchdog.watch(healthy.isolate, 40))!;
+    assert.ok(watchdog.covering, 'an epoch runs while isolates are watched');
+    try {
+      // Normal calls are never stopped, however many.
+      for (let i = 0; i < 1000; i++) {
+        const id = b.enter();
+        assert.notEqual(id, 0);
+        assert.equal(healthy.f.applySync(undefined, [String(i)]), `ok:${i}`);
+        b.leave();
+        assert.equal(b.stopped(id), false);
+      }
+      const id = a.enter();
+      assert.notEqual(id, 0);
+      const started = Date.now();
+      assert.throws(() => looping.f.applySync(undefined, ['loop']), /disposed/);
+      const took = Date.now() - started;
+      a.leave();
+      assert.ok(a.stopped(id), 'the call is recorded as stopped by the watchdog');
+      assert.ok(looping.isolate.isDisposed);
+      assert.ok(took >= 40, `stopped after ${took} ms, before its 40 ms limit`);
+      // Limit, plus up to two ticks, plus scheduling slack on a loaded machine.
+      assert.ok(took < 40 + 2 * WATCHDOG_TICK_MS + 1_000, `stopped after ${took} ms`);
+      // The other isolate is untouched and still served.
+      assert.equal(healthy.isolate.isDisposed, false);
+      const next = b.enter();
+      assert.equal(healthy.f.applySync(undefined, ['after']), 'ok:after');
+      b.leave();
+      assert.equal(b.stopped(next), false);
+    } finally {
+      a.release();
+      b.release();
+      healthy.isolate.dispose();
+    }
+  });
+
+  it('does not cover calls while it installs an isolate (callers fall back to their own timeout), and stops its loop when nothing is watched', async () => {
+    const watchdog = HookWatchdog.shared();
+    const first = loopingIsolate();
+    const second = loopingIsolate();
+    const a = (await watchdog.watch(first.isolate, 50))!;
+    const installing = watchdog.watch(second.isolate, 50);
+    // The install stops the loop before it can hand the new isolate over.
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(a.enter(), 0, 'no call id while the watchdog is between epochs');
+    const b = (await installing)!;
+    assert.ok(watchdog.covering);
+    assert.notEqual(a.enter(), 0);
+    a.leave();
+    a.release();
+    assert.ok(watchdog.covering, 'still watching the second isolate');
+    b.release();
+    // The loop stops once nothing is watched: a running loop would keep this test process alive.
+    for (let i = 0; i < 100 && watchdog.covering; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.equal(watchdog.covering, false);
+    first.isolate.dispose();
+    second.isolate.dispose();
+  });
+});
