@@ -12,6 +12,7 @@ const hostile = path.resolve(import.meta.dirname, '../../../runtime/src/isolate/
 let dir: string;
 let upstream: http.Server;
 let running: RunningGateway;
+let origin: string;
 
 before(async () => {
   upstream = http.createServer((req, res) => {
@@ -19,14 +20,14 @@ before(async () => {
     res.end(JSON.stringify({ path: req.url, hostile: req.headers['x-hostile'] ?? null }));
   });
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
-  const origin = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+  origin = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
   dir = await fs.mkdtemp(path.join(import.meta.dirname, '.tmp-hostile-'));
   await fs.writeFile(
     path.join(dir, 'gateway.config.ts'),
     `export default {
   plugins: {
-    closed: { use: ${JSON.stringify(hostile)}, limits: { cpuMs: 50, wallMs: 400, memoryMb: 32 } },
-    open: { use: ${JSON.stringify(hostile)}, failurePolicy: 'fail-open', limits: { cpuMs: 50, wallMs: 400, memoryMb: 32 } },
+    closed: { use: ${JSON.stringify(hostile)}, limits: { cpuMs: 50, wallMs: 400, memoryMb: 32 }, fetch: { allow: [${JSON.stringify(origin)}] } },
+    open: { use: ${JSON.stringify(hostile)}, failurePolicy: 'fail-open', limits: { cpuMs: 50, wallMs: 400, memoryMb: 32 }, fetch: { allow: [${JSON.stringify(origin)}] } },
   },
   routes: [
     { path: '/closed/*', upstream: ${JSON.stringify(origin)}, middleware: ['closed'] },
@@ -48,12 +49,14 @@ after(async () => {
 
 async function get(p: string, mode?: string): Promise<{ status: number; body: string; ms: number }> {
   const started = Date.now();
-  const res = await fetch(`${running.url}${p}`, { headers: mode ? { 'x-mode': mode } : {} });
+  const headers: Record<string, string> = mode ? { 'x-mode': mode } : {};
+  if (mode === 'loop-after-fetch') headers['x-fetch-url'] = `${origin}/ping`;
+  const res = await fetch(`${running.url}${p}`, { headers });
   return { status: res.status, body: await res.text(), ms: Date.now() - started };
 }
 
 describe('misbehaving plugins over real sockets', () => {
-  for (const mode of ['throw', 'loop', 'loop-after-await', 'never', 'allocate', 'fill']) {
+  for (const mode of ['throw', 'loop', 'loop-after-await', 'loop-after-fetch', 'never', 'allocate', 'fill']) {
     it(`"${mode}": fail-closed answers a coded 500 within its limit; fail-open passes; other routes keep serving`, async () => {
       const plainDuring = get('/plain/x'); // in flight while the plugin misbehaves
       const closed = await get('/closed/x', mode);
@@ -68,6 +71,11 @@ describe('misbehaving plugins over real sockets', () => {
       const calm = await get('/closed/x');
       assert.equal(calm.status, 200);
       assert.equal(JSON.parse(calm.body).hostile, 'calm');
+      // Nothing keeps spinning on another thread: a runaway left running would burn a whole core.
+      const cpu = process.cpuUsage();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const used = process.cpuUsage(cpu);
+      assert.ok((used.user + used.system) / 1000 < 150, `the gateway process used ${(used.user + used.system) / 1000} ms of CPU in 300 ms idle`);
     });
   }
 
