@@ -99,7 +99,8 @@ export class HookWatchdog {
 
   /**
    * Watch `isolate`: a synchronous call into it that runs longer than `limitMs` is stopped by
-   * disposing it. Null when every slot is taken (the caller uses isolated-vm's timeout).
+   * disposing it. Null (never a rejection) when every slot is taken or the watchdog cannot take
+   * it: the caller then uses isolated-vm's timeout.
    */
   watch(isolate: ivm.Isolate, limitMs: number): Promise<WatchedIsolate | null> {
     const run = this.#queue.then(() => this.#install(isolate, limitMs));
@@ -110,9 +111,16 @@ export class HookWatchdog {
   async #install(isolate: ivm.Isolate, limitMs: number): Promise<WatchedIsolate | null> {
     const slot = this.#free.pop() ?? (this.#used < SLOTS ? this.#used++ : -1);
     if (slot < 0) return null;
-    await this.#stop();
-    const refs = this.#ensureIsolate();
-    refs.isolates.setSync(slot, isolate);
+    try {
+      await this.#stop();
+      const refs = this.#ensureIsolate();
+      refs.isolates.setSync(slot, isolate);
+    } catch {
+      // The watchdog could not take this isolate: its calls use isolated-vm's timeout instead.
+      this.#free.push(slot);
+      this.#start();
+      return null;
+    }
     const at = HEADER + slot * STRIDE;
     Atomics.store(this.#cells, at, 0);
     Atomics.store(this.#cells, at + 2, 0);

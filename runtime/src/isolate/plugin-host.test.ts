@@ -7,7 +7,7 @@ import type { GatewayRequest, GatewayResponse, Handler } from '../chain/types.ts
 import { createLogger, silentLogger } from '../logging/logger.ts';
 import { bundlePlugin, PluginBuildError } from './bundle-plugin.ts';
 import { createPluginMiddleware } from './plugin-middleware.ts';
-import { PluginHost, PluginOptionsError } from './plugin-host.ts';
+import { PluginFailure, PluginHost, PluginOptionsError } from './plugin-host.ts';
 
 const root = path.resolve(import.meta.dirname, '../../..');
 const hostilePath = path.join(import.meta.dirname, 'fixtures/hostile.ts');
@@ -90,6 +90,18 @@ describe('plugin host (isolated-vm)', () => {
       assert.equal(upstreamSaw!.headers['x-hostile'], 'calm');
     });
   }
+
+  it('a synchronous runaway is stopped by the watchdog: a timeout failure naming the CPU limit, within it plus a few ticks', async () => {
+    const message = JSON.stringify({ rq: { m: 'GET', p: '/x', q: '', pa: {}, ip: '203.0.113.7', rn: 'r' } });
+    await hostile.call('onRequest', message, '{}'); // loaded and watched
+    const started = Date.now();
+    assert.throws(
+      () => hostile.call('onRequest', message, JSON.stringify({ 'x-mode': 'loop' })),
+      (err: unknown) => err instanceof PluginFailure && err.kind === 'timeout' && /50 ms CPU limit/.test(err.message),
+    );
+    const took = Date.now() - started;
+    assert.ok(took >= 50 && took < 2_000, `stopped after ${took} ms`);
+  });
 
   it('plugin code sees no process, require or host objects, and cannot import', async () => {
     const res = await handler(request({ 'x-mode': 'escape' }));
