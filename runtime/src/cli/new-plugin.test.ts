@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import ts from 'typescript';
 import { compose } from '../chain/compose.ts';
 import type { GatewayRequest } from '../chain/types.ts';
+import { ConfigError } from '../config/config-error.ts';
 import { loadConfigFile } from '../config/load-config.ts';
 import { resolvePluginSource } from '../isolate/bundle-plugin.ts';
 import { createPluginMiddleware } from '../isolate/plugin-middleware.ts';
@@ -142,6 +143,27 @@ export default defineConfig({
     const problems = typecheckConfig(file);
     assert.equal(problems.length, 1);
     assert.equal(problems[0]!.line, 3);
+  });
+
+  it('refuses, naming the package and both versions, an installed plugin whose @isogate/sdk peer range excludes the running SDK', async () => {
+    const dir = path.join(tmp, 'peer-range');
+    const pkgDir = path.join(dir, 'node_modules', '@acme', 'isogate-plugin-future');
+    await fs.mkdir(pkgDir, { recursive: true });
+    await fs.writeFile(
+      path.join(pkgDir, 'package.json'),
+      JSON.stringify({ name: '@acme/isogate-plugin-future', version: '1.0.0', type: 'module', exports: { '.': './index.ts' }, peerDependencies: { '@isogate/sdk': '^0.2.0' } }),
+    );
+    await fs.writeFile(path.join(pkgDir, 'index.ts'), `import { definePlugin } from '@isogate/sdk';\nexport default definePlugin({ name: 'future', version: '1.0.0', onRequest() {} });\n`);
+    const file = path.join(dir, 'gateway.config.ts');
+    await fs.writeFile(file, `export default { plugins: { future: { use: '@acme/isogate-plugin-future' } }, routes: [{ path: '/a', upstream: 'http://127.0.0.1:9', middleware: ['future'] }] };\n`);
+    await assert.rejects(loadConfigFile(file, builtinPlugins), (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.deepEqual(
+        err.issues.map((i) => [i.path, i.message]),
+        [['plugins.future.use', 'package "@acme/isogate-plugin-future" requires @isogate/sdk ^0.2.0 (peerDependencies), this gateway runs 0.1.0']],
+      );
+      return true;
+    });
   });
 
   it("the package's own tests pass", async () => {

@@ -5,6 +5,7 @@ import { ConfigError, formatPath, type ConfigIssue } from '../config/config-erro
 import type { ResolvedConfig } from '../config/resolved-config.ts';
 import { bundlePlugin, PluginBuildError, resolvePluginSource } from './bundle-plugin.ts';
 import { hostIdentity, PluginHost, PluginOptionsError } from './plugin-host.ts';
+import { peerRangeProblem, sdkVersionCompatible } from './sdk-compat.ts';
 
 export interface UserPlugins {
   /** One loaded isolate per user plugin instance, by instance name. */
@@ -13,12 +14,9 @@ export interface UserPlugins {
   readonly files: readonly string[];
 }
 
-/** Plugins built against another minor (0.x) or major SDK version may not fit the host's contract. */
-function sdkCompatible(pluginSdk: unknown): boolean {
-  if (typeof pluginSdk !== 'string') return false;
-  const [maj, min] = pluginSdk.split('.').map(Number);
-  const [hostMaj, hostMin] = SDK_VERSION.split('.').map(Number);
-  return maj === hostMaj && (hostMaj !== 0 || min === hostMin);
+/** A plugin named by package (resolved from node_modules), not by a path. */
+function isPackageSpecifier(use: string): boolean {
+  return !(use.startsWith('./') || use.startsWith('../') || path.isAbsolute(use));
 }
 
 /**
@@ -36,6 +34,12 @@ export async function loadUserPlugins(config: ResolvedConfig, baseDir: string, l
       if (instance.kind !== 'user') return;
       try {
         const entry = resolvePluginSource(instance.use, baseDir);
+        // An installed package says which SDK it was written for: refuse it before building it.
+        const misfit = isPackageSpecifier(instance.use) ? peerRangeProblem(entry, instance.use) : null;
+        if (misfit) {
+          issues.push({ path: formatPath(['plugins', name, 'use']), message: misfit });
+          return;
+        }
         const bundle = await bundlePlugin(entry);
         for (const f of bundle.files) files.add(f);
         // A reload that leaves this instance's plugin as it was keeps its isolate (and the state in
@@ -46,7 +50,7 @@ export async function loadUserPlugins(config: ResolvedConfig, baseDir: string, l
           return;
         }
         const host = await PluginHost.create(name, bundle, instance.options, instance.limits, logger, instance.fetch);
-        if (!sdkCompatible(host.manifest.sdkVersion)) {
+        if (!sdkVersionCompatible(host.manifest.sdkVersion)) {
           host.dispose();
           issues.push({ path: formatPath(['plugins', name, 'use']), message: `plugin "${host.manifest.name}" was built for @isogate/sdk ${String(host.manifest.sdkVersion)}, this gateway runs ${SDK_VERSION}` });
           return;
