@@ -21,7 +21,11 @@ export type Duration = number | `${number}ms` | `${number}s` | `${number}m`;
 /** A byte size: a number of bytes, or a string with a unit (binary multiples). @example '1mb' */
 export type ByteSize = number | `${number}b` | `${number}kb` | `${number}mb`;
 
-/** HTTP methods a route can declare. */
+/**
+ * HTTP methods a route can declare.
+ * @example
+ * const methods: HttpMethod[] = ['GET', 'POST']; // HEAD is answered wherever GET is
+ */
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS';
 
 /**
@@ -163,6 +167,8 @@ export interface HeadersPluginOptions {
 
 /**
  * Built-in plugins and their options, by the name used in `plugins.<instance>.use`.
+ * @example
+ * const options: BuiltinPluginOptions['headers'] = { response: { remove: ['server'] } };
  */
 export interface BuiltinPluginOptions {
   headers: HeadersPluginOptions;

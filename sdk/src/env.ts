@@ -1,4 +1,8 @@
-/** Thrown by {@link env} when a required variable is missing; the gateway reports it as a config error. */
+/**
+ * Thrown by {@link env} when a required variable is missing; the gateway reports it as a config error.
+ * @example
+ * try { env('ISOGATE_JWT_SECRET'); } catch (e) { if (e instanceof MissingEnvError) console.error(`set ${e.variable}`); }
+ */
 export class MissingEnvError extends Error {
   readonly code = 'ISOGATE_ERR_CONFIG_ENV';
   readonly variable: string;

@@ -106,14 +106,23 @@ export interface PluginContext<Options> {
   readonly fetch: PluginFetch | undefined;
 }
 
-/** The request a plugin may send with `ctx.fetch`. */
+/**
+ * The request a plugin may send with `ctx.fetch` (method defaults to `GET`; the body is a string).
+ * @example
+ * const init: PluginFetchInit = { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token }) };
+ */
 export interface PluginFetchInit {
   method?: string;
   headers?: Record<string, string>;
   body?: string;
 }
 
-/** The answer to `ctx.fetch`: status, lower-case headers and the buffered body. */
+/**
+ * The answer to `ctx.fetch`: status, lower-case headers and the buffered body.
+ * @example
+ * const res = await ctx.fetch!('https://users.example.com/users/42');
+ * const user = res.headers['content-type']?.startsWith('application/json') ? res.json() : res.text();
+ */
 export interface PluginFetchResponse {
   readonly status: number;
   readonly headers: Readonly<Record<string, string>>;
@@ -121,13 +130,30 @@ export interface PluginFetchResponse {
   json(): unknown;
 }
 
-/** `ctx.fetch`: allow-listed, bounded HTTP for plugins. */
+/**
+ * `ctx.fetch`: allow-listed, bounded HTTP for plugins; the type to give a helper that takes it.
+ * @example
+ * async function lookup(fetch: PluginFetch, id: string): Promise<unknown> {
+ *   return (await fetch(`https://users.example.com/users/${id}`)).json();
+ * }
+ */
 export type PluginFetch = (url: string, init?: PluginFetchInit) => Promise<PluginFetchResponse>;
 
+/**
+ * How a plugin wants a buffered body (`requestBody` / `responseBody`): a string for `'text'`, the
+ * parsed value for `'json'`, a Uint8Array for `'bytes'`.
+ * @example
+ * definePlugin({ name: 'wrap', version: '1.0.0', responseBody: 'json', onResponse(res) { res.body = { data: res.body }; } });
+ */
 export type BodyKind = 'text' | 'json' | 'bytes';
 type Awaitable<T> = T | Promise<T>;
 
-/** What a plugin author writes: name, version, optional options schema and hooks. */
+/**
+ * What a plugin author writes: name, version, optional options schema and hooks.
+ * @example
+ * const definition: PluginDefinition<undefined> = { name: 'no-server', version: '1.0.0', onResponse(res) { res.headers.delete('server'); } };
+ * export default definePlugin(definition);
+ */
 export interface PluginDefinition<Schema extends StandardSchemaV1 | undefined> {
   /** Package-style name, shown in logs and metrics. */
   name: string;
@@ -159,17 +185,41 @@ export interface PluginDefinition<Schema extends StandardSchemaV1 | undefined> {
   verifier?(token: string, ctx: PluginContext<OptionsOf<Schema>>): Awaitable<Record<string, unknown> | null | undefined>;
 }
 
+/**
+ * The options type the hooks see as `ctx.options`: the schema's output (defaults filled), or an
+ * empty object for a plugin without an options schema.
+ * @example
+ * const schema = z.object({ header: z.string().default('x-request-id') });
+ * const options: OptionsOf<typeof schema> = { header: 'x-trace-id' }; // OptionsOf<undefined> is {}
+ */
 export type OptionsOf<Schema> = Schema extends StandardSchemaV1 ? SchemaOutput<Schema> : Record<string, never>;
+/**
+ * The options type {@link usePlugin} accepts in `gateway.config.ts`: the schema's input, so fields
+ * with a default may be left out; an empty object for a plugin without an options schema.
+ * @example
+ * const schema = z.object({ header: z.string().default('x-request-id') });
+ * const options: OptionsInputOf<typeof schema> = {}; // `header` has a default
+ */
 export type OptionsInputOf<Schema> = Schema extends StandardSchemaV1 ? SchemaInput<Schema> : Record<string, never>;
 
-/** A defined plugin: plain data the gateway loads into its own isolate. */
+/**
+ * A defined plugin: plain data the gateway loads into its own isolate.
+ * @example
+ * const plugin: Plugin<undefined> = definePlugin({ name: 'noop', version: '1.0.0' });
+ * plugin.kind; // 'isogate-plugin'
+ */
 export interface Plugin<Schema extends StandardSchemaV1 | undefined = StandardSchemaV1 | undefined> extends PluginDefinition<Schema> {
   readonly kind: 'isogate-plugin';
   /** The SDK version the plugin was built against (checked against the gateway's). */
   readonly sdkVersion: string;
 }
 
-/** The version of this SDK; plugins record it and the gateway checks it. */
+/**
+ * The version of this SDK; plugins record it and the gateway checks it.
+ * @example
+ * import plugin from './plugins/add-header.ts';
+ * if (plugin.sdkVersion !== SDK_VERSION) console.warn(`add-header was built against SDK ${plugin.sdkVersion}`);
+ */
 export const SDK_VERSION = '0.1.0';
 
 /**
@@ -188,7 +238,13 @@ export function definePlugin<Schema extends StandardSchemaV1 | undefined = undef
   return { ...definition, kind: 'isogate-plugin', sdkVersion: SDK_VERSION };
 }
 
-/** How a plugin failure reaches the client. */
+/**
+ * How a plugin failure reaches the client: `'fail-closed'` (default) answers 500, `'fail-open'`
+ * skips the failed hook and logs it.
+ * @example
+ * // A cosmetic header may be skipped when its plugin fails; an access check should not.
+ * const policy: FailurePolicy = 'fail-open';
+ */
 export type FailurePolicy = 'fail-closed' | 'fail-open';
 
 /**
@@ -206,7 +262,11 @@ export interface PluginLimits {
 }
 
 declare const userPluginSource: unique symbol;
-/** A plugin path or package name that went through {@link usePlugin} (so its options were type-checked). */
+/**
+ * A plugin path or package name that went through {@link usePlugin} (so its options were type-checked).
+ * @example
+ * const source: UserPluginSource = usePlugin<typeof import('./plugins/add-header.ts')>('./plugins/add-header.ts', { name: 'x-a', value: '1' }).use;
+ */
 export type UserPluginSource = string & { readonly [userPluginSource]: true };
 
 /**
@@ -223,7 +283,12 @@ export interface PluginFetchSettings {
   maxResponseBytes?: number;
 }
 
-/** A user plugin instance in `gateway.config.ts`; build it with {@link usePlugin}. */
+/**
+ * A user plugin instance in `gateway.config.ts`; build it with {@link usePlugin}.
+ * @example
+ * const tag: UserPluginInstance = usePlugin<typeof import('./plugins/add-header.ts')>('./plugins/add-header.ts',
+ *   { name: 'x-tag', value: 'v1' }, { failurePolicy: 'fail-open', limits: { wallMs: 200 } });
+ */
 export interface UserPluginInstance {
   readonly use: UserPluginSource;
   readonly options?: unknown;
