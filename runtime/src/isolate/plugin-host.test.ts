@@ -103,6 +103,27 @@ describe('plugin host (isolated-vm)', () => {
     assert.ok(took >= 50 && took < 2_000, `stopped after ${took} ms`);
   });
 
+  // The kind is what logs and gateway_plugin_errors_total{kind} report: each must be told apart.
+  // Reaching the heap limit takes V8 50-150 ms of garbage collection (measured at 16 MB), longer
+  // than this suite's 50 ms CPU limit, so the out-of-memory case gets a host with a generous one.
+  for (const [mode, kind] of [['throw', 'throw'], ['loop', 'timeout'], ['loop-after-await', 'timeout'], ['allocate', 'memory'], ['never', 'deadline']] as const) {
+    it(`reports a hook that does "${mode}" as a "${kind}" failure`, async () => {
+      const host = kind === 'memory' ? await PluginHost.create('hostile', await bundlePlugin(hostilePath), {}, { ...limits, cpuMs: 5_000 }, silentLogger()) : hostile;
+      const message = JSON.stringify({ rq: { m: 'GET', p: '/x', q: '', pa: {}, ip: '203.0.113.7', rn: 'r' } });
+      let failure: unknown = null;
+      try {
+        await host.call('onRequest', message, JSON.stringify({ 'x-mode': mode }));
+      } catch (err) {
+        failure = err;
+      } finally {
+        if (host !== hostile) host.dispose();
+      }
+      assert.ok(failure instanceof PluginFailure, `expected a PluginFailure, got ${String(failure)}`);
+      assert.equal(failure.kind, kind, failure.message);
+      assert.equal(failure.plugin, 'hostile');
+    });
+  }
+
   it('plugin code sees no process, require or host objects, and cannot import', async () => {
     const res = await handler(request({ 'x-mode': 'escape' }));
     assert.equal(res.status, 200);

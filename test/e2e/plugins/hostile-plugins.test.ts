@@ -79,9 +79,10 @@ describe('misbehaving plugins over real sockets', () => {
     });
   }
 
-  it('plugin code cannot reach the host: no process, require, fetch, or import()', async () => {
+  it('plugin code cannot reach the host: no isolated-vm objects, no process, require, fetch, or import()', async () => {
     const res = await get('/closed/x', 'escape');
     const seen = JSON.parse(res.body) as Record<string, string>;
+    assert.deepEqual(seen['hostObjects'], [], 'no isolated-vm object is reachable from plugin code');
     assert.equal(seen['process'], 'undefined');
     assert.equal(seen['require'], 'undefined');
     assert.equal(seen['fetch'], 'undefined');
