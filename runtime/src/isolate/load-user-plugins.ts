@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { SDK_VERSION } from '@isogate/sdk';
 import { ConfigError, formatPath, type ConfigIssue } from '../config/config-error.ts';
 import type { ResolvedConfig } from '../config/resolved-config.ts';
-import { bundlePlugin, PluginBuildError, resolvePluginSource } from './bundle-plugin.ts';
+import { bundlePlugin, PluginBuildError, pluginLocation, resolvePluginSource, type PluginBundle } from './bundle-plugin.ts';
 import { hostIdentity, PluginHost, PluginOptionsError } from './plugin-host.ts';
 import { peerRangeProblem, sdkVersionCompatible } from './sdk-compat.ts';
 
@@ -32,6 +32,7 @@ export async function loadUserPlugins(config: ResolvedConfig, baseDir: string, l
   await Promise.all(
     Object.entries(config.plugins).map(async ([name, instance]) => {
       if (instance.kind !== 'user') return;
+      let bundle: PluginBundle | undefined;
       try {
         const entry = resolvePluginSource(instance.use, baseDir);
         // An installed package says which SDK it was written for: refuse it before building it.
@@ -40,7 +41,7 @@ export async function loadUserPlugins(config: ResolvedConfig, baseDir: string, l
           issues.push({ path: formatPath(['plugins', name, 'use']), message: misfit });
           return;
         }
-        const bundle = await bundlePlugin(entry);
+        bundle = await bundlePlugin(entry);
         for (const f of bundle.files) files.add(f);
         // A reload that leaves this instance's plugin as it was keeps its isolate (and the state in
         // it); only the plugins whose code, options or limits changed get a new one.
@@ -62,7 +63,10 @@ export async function loadUserPlugins(config: ResolvedConfig, baseDir: string, l
         } else if (err instanceof PluginBuildError) {
           issues.push({ path: formatPath(['plugins', name, 'use']), message: `${path.relative(process.cwd(), err.location) || err.location}: ${err.message}` });
         } else {
-          issues.push({ path: formatPath(['plugins', name, 'use']), message: `the plugin failed to load: ${err instanceof Error ? err.message : String(err)}` });
+          // Thrown by the plugin's own top-level code: point at its source line, like a hook failure.
+          const where = bundle ? pluginLocation(bundle, (err as { stack?: string } | null)?.stack) : null;
+          const at = where ? ` (at ${path.relative(process.cwd(), where) || where})` : '';
+          issues.push({ path: formatPath(['plugins', name, 'use']), message: `the plugin failed to load: ${err instanceof Error ? err.message : String(err)}${at}` });
         }
       }
     }),

@@ -116,4 +116,19 @@ describe('user plugins end to end', () => {
     const last = await fetch(`${running.url}/open/x`);
     assert.equal(((await last.json()) as { stamp: string }).stamp, 'v2');
   });
+
+  it('a plugin that throws at load keeps the last good version serving, and the error names its file and line', async () => {
+    const before = reloads.length;
+    const source = `throw new Error('boom at plugin load');\n${pluginSource('v4')}`;
+    await fs.writeFile(path.join(dir, 'stamp.ts'), source);
+    const deadline = Date.now() + 10_000;
+    while (reloads.length === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    const outcome = reloads[before];
+    assert.ok(outcome && !outcome.ok, 'the reload is refused');
+    const message = (outcome.error as Error).message;
+    assert.match(message, /plugins\.\w+\.use/);
+    assert.match(message, /the plugin failed to load: boom at plugin load \(at [^)]*stamp\.ts:1:7\)/);
+    const res = await fetch(`${running.url}/open/x`);
+    assert.equal(((await res.json()) as { stamp: string }).stamp, 'v2');
+  });
 });
