@@ -124,6 +124,15 @@ describe('plugin host (isolated-vm)', () => {
     });
   }
 
+  it('replaces an isolate it had to discard right away, before the next request arrives', async () => {
+    const message = JSON.stringify({ rq: { m: 'GET', p: '/x', q: '', pa: {}, ip: '203.0.113.7', rn: 'r' } });
+    await hostile.call('onRequest', message, '{}'); // loaded (earlier tests may have left it replacing)
+    assert.throws(() => hostile.call('onRequest', message, JSON.stringify({ 'x-mode': 'loop' })), PluginFailure);
+    assert.equal(hostile.loaded, false);
+    for (let i = 0; i < 200 && !hostile.loaded; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.equal(hostile.loaded, true, 'a fresh isolate was built without waiting for a call');
+  });
+
   it('plugin code sees no process, require or host objects, and cannot import', async () => {
     const res = await handler(request({ 'x-mode': 'escape' }));
     assert.equal(res.status, 200);

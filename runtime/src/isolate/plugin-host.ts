@@ -95,6 +95,11 @@ export class PluginHost {
     this.identity = hostIdentity(bundle, optionsJson, limits, fetch);
   }
 
+  /** Whether an isolate is loaded and ready for a call right now (false while one is replaced). */
+  get loaded(): boolean {
+    return this.#loaded !== null && !this.#loaded.isolate.isDisposed;
+  }
+
   /** Another routing table uses this host from now on; each user calls `dispose()` once. */
   retain(): this {
     if (this.#disposed) throw new Error(`plugin host "${this.instanceName}" is already disposed`);
@@ -156,8 +161,15 @@ export class PluginHost {
     if (this.#disposed) throw new PluginFailure(this.manifest.name, 'throw', 'plugin was unloaded');
     this.#loading ??= this.#load(false).then(
       (loaded) => {
-        this.#loaded = loaded;
         this.#loading = null;
+        // Unloaded while this isolate was being built: it must not outlive the host (nor keep
+        // its watchdog slot, which keeps the process alive).
+        if (this.#disposed) {
+          loaded.watched?.release();
+          loaded.isolate.dispose();
+          throw new PluginFailure(this.manifest.name, 'throw', 'plugin was unloaded');
+        }
+        this.#loaded = loaded;
         return loaded;
       },
       (err: unknown) => {
@@ -169,9 +181,17 @@ export class PluginHost {
   }
 
   #discard(loaded: Loaded): void {
-    if (this.#loaded === loaded) this.#loaded = null;
+    const wasCurrent = this.#loaded === loaded;
+    if (wasCurrent) this.#loaded = null;
     loaded.watched?.release();
     if (!loaded.isolate.isDisposed) loaded.isolate.dispose();
+    // Build the replacement now, off the next request's path: that request then finds it ready
+    // (or waits for the build already under way) instead of paying for a whole isolate.
+    if (wasCurrent && !this.#disposed) {
+      void this.#ready().catch((err: unknown) => {
+        if (!this.#disposed) this.#logger.error({ plugin: this.instanceName, error: err instanceof Error ? err.message : String(err) }, 'plugin isolate could not be replaced');
+      });
+    }
   }
 
   /**
