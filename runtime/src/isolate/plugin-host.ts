@@ -3,7 +3,7 @@ import ivm from 'isolated-vm';
 import type { Logger } from 'pino';
 import { createHookRuntime } from '@isogate/sdk/internal/hook-runtime';
 import { pluginLocation, type PluginBundle } from './bundle-plugin.ts';
-import { installBuiltinGuards } from './builtin-guards.ts';
+import { guardLimit, installBuiltinGuards } from './builtin-guards.ts';
 import { createPluginFetch, installHostFetch, type PluginFetchSettings } from './plugin-fetch.ts';
 import { HookWatchdog, type WatchedIsolate } from './hook-watchdog.ts';
 
@@ -46,7 +46,7 @@ export class PluginFailure extends Error {
  * the only code that talks to the host: one JSON string in and one out per call, so no
  * isolated-vm object ever reaches plugin code.
  */
-const PRELUDE = `(${installBuiltinGuards.toString()})();\n(${installHostFetch.toString()})();\nObject.defineProperty(globalThis, '__isogateHost', { value: (${createHookRuntime.toString()})(), enumerable: false, configurable: false, writable: false });\n;void 0`;
+const prelude = (memoryMb: number): string => `(${installBuiltinGuards.toString()})(${guardLimit(memoryMb)});\n(${installHostFetch.toString()})();\nObject.defineProperty(globalThis, '__isogateHost', { value: (${createHookRuntime.toString()})(), enumerable: false, configurable: false, writable: false });\n;void 0`;
 
 type HookArgs = [hook: string, input: string, requestHeaders: string, responseHeaders?: string];
 
@@ -132,7 +132,7 @@ export class PluginHost {
         // Picked up (and removed from the global object) by installHostFetch in the prelude.
         await context.global.set('__isogateFetchRef', new ivm.Reference(createPluginFetch(this.#fetch, this.instanceName, this.#logger)));
       }
-      await context.eval(PRELUDE, { timeout: 1_000 });
+      await context.eval(prelude(this.limits.memoryMb), { timeout: 1_000 });
       const script = await isolate.compileScript(`${this.bundle.code}\n;__isogateHost.register(__isogatePlugin)`, { filename: `isogate-plugin:${this.bundle.entry}` });
       const manifestJson = (await script.run(context, { timeout: 2_000 })) as string;
       const manifest = JSON.parse(manifestJson) as PluginManifest;
