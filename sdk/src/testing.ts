@@ -409,7 +409,9 @@ export async function testPlugin<Schema extends StandardSchemaV1 | undefined>(
   if (!sdkCompatible(manifest.sdkVersion)) {
     throw new TypeError(`plugin "${manifest.name}" was built for @isogate/sdk ${String(manifest.sdkVersion)}, this SDK is ${SDK_VERSION}`);
   }
-  const configured = JSON.parse(await rt.configure(JSON.stringify(options ?? {}))) as { ok: boolean; issues?: { path: string[]; message: string }[] };
+  const answer = rt.configure(JSON.stringify(options ?? {}));
+  const configuredText = answer.charCodeAt(0) === 0 ? await rt.settle(Number(answer.slice(1))) : answer;
+  const configured = JSON.parse(configuredText) as { ok: boolean; issues?: { path: string[]; message: string }[] };
   if (!configured.ok) throw new PluginOptionsError(manifest.name, configured.issues ?? []);
   const wallMs = settings.wallMs ?? 1_000;
   const hasRequest = manifest.hooks.includes('onRequest');

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import ivm from 'isolated-vm';
-import { HookWatchdog, WATCHDOG_TICK_MS } from './hook-watchdog.ts';
+import { HookWatchdog, WATCHDOG_SCRIPTS, WATCHDOG_TICK_MS } from './hook-watchdog.ts';
 
 /** An isolate with `f(mode)`: 'loop' never returns; anything else answers at once. */
 function loopingIsolate(): { isolate: ivm.Isolate; f: ivm.Reference<(mode: string) => string> } {
@@ -73,5 +73,16 @@ describe('hook watchdog', () => {
     assert.equal(watchdog.covering, false);
     first.isolate.dispose();
     second.isolate.dispose();
+  });
+
+  it("hands nothing to Node's isolate when it sets itself up (a function would leave a callback handle that aborts the process at exit)", () => {
+    const isolate = new ivm.Isolate({ memoryLimit: 8 });
+    try {
+      const context = isolate.createContextSync();
+      for (const script of WATCHDOG_SCRIPTS) assert.equal(context.evalSync(script), undefined, script.slice(0, 40));
+      assert.equal(context.evalSync('typeof __watch'), 'function', 'the loop is installed');
+    } finally {
+      isolate.dispose();
+    }
   });
 });

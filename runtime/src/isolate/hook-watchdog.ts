@@ -40,6 +40,14 @@ const LOOP = `globalThis.__watch = (sab, isolates, H, S, TICK) => {
   }
 };`;
 
+/**
+ * What the watchdog's isolate evaluates when it is created. Each ends in `void 0`: a script whose
+ * completion value is a function hands Node's isolate an isolated-vm callback handle, and that
+ * handle's weak callback aborted the process at exit (an assertion in isolated-vm, seen in core
+ * dumps of test files that exited right after using the watchdog).
+ */
+export const WATCHDOG_SCRIPTS: readonly string[] = [`${LOOP}\n;void 0`, 'globalThis.__isolates = [];\nvoid 0'];
+
 /** One watched isolate: the host brackets each synchronous hook call with enter/leave. */
 export interface WatchedIsolate {
   /**
@@ -164,8 +172,7 @@ export class HookWatchdog {
     if (!this.#isolate || this.#isolate.isDisposed) {
       this.#isolate = new ivm.Isolate({ memoryLimit: 8 });
       this.#context = this.#isolate.createContextSync();
-      this.#context.evalSync(LOOP);
-      this.#context.evalSync('globalThis.__isolates = []');
+      for (const script of WATCHDOG_SCRIPTS) this.#context.evalSync(script);
       this.#isolates = this.#context.global.getSync('__isolates', { reference: true }) as ivm.Reference<unknown[]>;
       this.#watch = this.#context.global.getSync('__watch', { reference: true }) as ivm.Reference<(...args: unknown[]) => string>;
     }
@@ -176,7 +183,8 @@ export class HookWatchdog {
     if (this.#epoch || this.#active === 0) return;
     Atomics.store(this.#cells, 0, 0);
     const sab = new ivm.ExternalCopy(this.#cells.buffer).copyInto({ release: true });
-    const epoch = this.#watch!.apply(undefined, [sab, this.#isolates!.derefInto(), HEADER, STRIDE, WATCHDOG_TICK_MS], { result: { promise: true } });
+    // A plain async call: the loop returns a string once stopped, there is no promise to wait on.
+    const epoch = this.#watch!.apply(undefined, [sab, this.#isolates!.derefInto(), HEADER, STRIDE, WATCHDOG_TICK_MS]);
     this.#covering = true;
     const done = epoch.then(
       () => {},
@@ -192,13 +200,23 @@ export class HookWatchdog {
     });
   }
 
+  /**
+   * Stop the running epoch and wait until its loop has returned, keeping the process alive until
+   * then: exiting while an isolated-vm task is still completing is where isolated-vm's teardown
+   * has crashed before (RESEARCH.md), and the end of an epoch is such a task.
+   */
   async #stop(): Promise<void> {
     const epoch = this.#epoch;
     if (!epoch) return;
     this.#covering = false;
-    Atomics.store(this.#cells, 0, 1);
-    Atomics.notify(this.#cells, 0);
-    await epoch;
-    this.#epoch = null;
+    const keepAlive = setInterval(() => {}, 1_000);
+    try {
+      Atomics.store(this.#cells, 0, 1);
+      Atomics.notify(this.#cells, 0);
+      await epoch;
+      this.#epoch = null;
+    } finally {
+      clearInterval(keepAlive);
+    }
   }
 }

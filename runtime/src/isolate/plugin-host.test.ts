@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { compose } from '../chain/compose.ts';
 import { testRequest } from '../chain/test-request.ts';
 import type { GatewayRequest, GatewayResponse, Handler } from '../chain/types.ts';
+import { testPlugin } from '@isogate/sdk/testing';
 import { createLogger, silentLogger } from '../logging/logger.ts';
 import { bundlePlugin, PluginBuildError } from './bundle-plugin.ts';
 import { createPluginMiddleware } from './plugin-middleware.ts';
@@ -59,6 +60,26 @@ describe('plugin host (isolated-vm)', () => {
       assert.deepEqual(err.issues.map((i) => i.path.join('.')).sort(), ['name', 'value']);
       return true;
     });
+  });
+
+  it('validates options with an asynchronous schema, in the isolate and in the SDK harness alike', async () => {
+    const fixture = path.join(import.meta.dirname, 'fixtures/async-options.ts');
+    const host = await PluginHost.create('async', await bundlePlugin(fixture), { tag: 'blue' }, limits, silentLogger());
+    try {
+      const out = JSON.parse(String(host.call('onRequest', JSON.stringify({ rq: { m: 'GET', p: '/', q: '', pa: {}, ip: '::1', rn: 'r' } }), '{}'))) as { h?: unknown };
+      assert.deepEqual(out.h, [['s', 'x-tag', 'BLUE']], 'the validated (transformed) value reaches the hook');
+    } finally {
+      host.dispose();
+    }
+    await assert.rejects(PluginHost.create('async', await bundlePlugin(fixture), { tag: 1 }, limits, silentLogger()), (err: unknown) => {
+      assert.ok(err instanceof PluginOptionsError);
+      assert.deepEqual(err.issues, [{ message: 'tag must be a string', path: ['tag'] }]);
+      return true;
+    });
+    const plugin = (await import('./fixtures/async-options.ts')).default;
+    const tested = await testPlugin(plugin, { tag: 'blue' });
+    assert.equal((await tested.request()).forwarded?.headers['x-tag'], 'BLUE');
+    await assert.rejects(testPlugin(plugin, { tag: 1 } as unknown as { tag: string }), /tag must be a string/);
   });
 
   it('reports a plugin that imports Node built-ins at build time, with file and line', async () => {

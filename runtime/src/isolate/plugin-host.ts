@@ -138,13 +138,16 @@ export class PluginHost {
       const manifest = JSON.parse(manifestJson) as PluginManifest;
       const hostRef = (await context.global.get('__isogateHost', { reference: true })) as ivm.Reference<Record<string, unknown>>;
       const configure = (await hostRef.get('configure', { reference: true })) as ivm.Reference<(input: string) => string>;
-      const configured = JSON.parse(await configure.apply(undefined, [this.#optionsJson], { timeout: 1_000, result: { promise: true } })) as {
+      const settle = (await hostRef.get('settle', { reference: true })) as Loaded['settle'];
+      // Synchronous, like a hook; only an async schema goes through settle().
+      let answer = configure.applySync(undefined, [this.#optionsJson], { timeout: 1_000 }) as string;
+      if (answer.charCodeAt(0) === 0) answer = (await settle.apply(undefined, [Number(answer.slice(1))], { result: { promise: true } })) as string;
+      const configured = JSON.parse(answer) as {
         ok: boolean;
         issues?: { message: string; path: string[] }[];
       };
       if (!configured.ok) throw new PluginOptionsError(configured.issues ?? []);
       const call = (await hostRef.get('call', { reference: true })) as Loaded['call'];
-      const settle = (await hostRef.get('settle', { reference: true })) as Loaded['settle'];
       configure.release();
       hostRef.release();
       if (first) this.manifest = manifest;

@@ -24,8 +24,12 @@
 export interface HookRuntime {
   /** Register the plugin module's default export; returns its manifest as JSON. */
   register(value: unknown): string;
-  /** Validate the options (JSON text) with the plugin's Standard Schema; `{"ok":true}` or the issues. */
-  configure(input: string): string | Promise<string>;
+  /**
+   * Validate the options (JSON text) with the plugin's Standard Schema; `{"ok":true}` or the
+   * issues. An async schema answers `\u0000<id>` like a hook: `settle(id)` gives the result, so
+   * the host calls it synchronously like any hook and only an async schema costs a round trip.
+   */
+  configure(input: string): string;
   /**
    * Run a hook; a result starting with `\u0000` names a pending promise to `settle`. Header maps
    * travel as separate JSON strings (request, then response for onResponse), so they are parsed
@@ -348,7 +352,7 @@ export function createHookRuntime(fetchOverride?: (url: string, init: string) =>
         hasSchema: !!(plugin['options'] as Record<string, unknown> | undefined)?.['~standard'],
       });
     },
-    configure(input: string): string | Promise<string> {
+    configure(input: string): string {
       const raw = JSON.parse(input);
       const schema = (plugin!['options'] as { '~standard'?: { validate(v: unknown): unknown } } | undefined)?.['~standard'];
       if (!schema) {
@@ -368,7 +372,10 @@ export function createHookRuntime(fetchOverride?: (url: string, init: string) =>
         return '{"ok":true}';
       };
       const result = schema.validate(raw) as Result | Promise<Result>;
-      return result instanceof Promise ? result.then(report) : report(result);
+      if (!(result instanceof Promise)) return report(result);
+      const id = nextId++;
+      pending.set(id, result.then(report));
+      return `\u0000${id}`;
     },
     call: run,
     settle(id: number): Promise<string> {
