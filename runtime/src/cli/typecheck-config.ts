@@ -36,5 +36,57 @@ export function typecheckConfig(configPath: string): TypeProblem[] {
     const { line, character } = d.file.getLineAndCharacterOfPosition(d.start);
     problems.push({ file: d.file.fileName, line: line + 1, column: character + 1, message });
   }
+  for (const source of program.getSourceFiles()) {
+    if (source.isDeclarationFile || source.fileName.includes('/node_modules/')) continue;
+    problems.push(...mismatchedPluginTypes(source));
+  }
   return problems;
+}
+
+/** The same plugin, whether written as a package name or as a path relative to `dir`. */
+function sameSpecifier(a: string, b: string, dir: string): boolean {
+  const relative = (s: string) => s.startsWith('./') || s.startsWith('../');
+  if (relative(a) && relative(b)) return path.resolve(dir, a) === path.resolve(dir, b);
+  return a === b;
+}
+
+/**
+ * `usePlugin<typeof import('A')>('B', options)` checks the options against plugin A and loads
+ * plugin B. The compiler cannot tell that they differ, so a copy-paste slip would check options
+ * against the wrong plugin: report it where both are string literals.
+ */
+function mismatchedPluginTypes(source: ts.SourceFile): TypeProblem[] {
+  const found: TypeProblem[] = [];
+  const visit = (node: ts.Node): void => {
+    if (ts.isCallExpression(node)) {
+      const callee = node.expression;
+      const name = ts.isIdentifier(callee) ? callee.text : ts.isPropertyAccessExpression(callee) ? callee.name.text : '';
+      const typeArg = node.typeArguments?.[0];
+      const arg = node.arguments[0];
+      if (
+        name === 'usePlugin' &&
+        typeArg &&
+        ts.isImportTypeNode(typeArg) &&
+        typeArg.isTypeOf &&
+        ts.isLiteralTypeNode(typeArg.argument) &&
+        ts.isStringLiteral(typeArg.argument.literal) &&
+        arg &&
+        ts.isStringLiteralLike(arg)
+      ) {
+        const typed = typeArg.argument.literal.text;
+        if (!sameSpecifier(typed, arg.text, path.dirname(source.fileName))) {
+          const { line, character } = source.getLineAndCharacterOfPosition(arg.getStart(source));
+          found.push({
+            file: source.fileName,
+            line: line + 1,
+            column: character + 1,
+            message: `usePlugin: the options are typed by plugin '${typed}' but the plugin loaded is '${arg.text}'; name the same plugin in both`,
+          });
+        }
+      }
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  return found;
 }
