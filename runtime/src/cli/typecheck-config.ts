@@ -1,5 +1,6 @@
 import path from 'node:path';
 import ts from 'typescript';
+import { isPathSpecifier } from '../isolate/bundle-plugin.ts';
 
 export interface TypeProblem {
   file: string;
@@ -43,10 +44,9 @@ export function typecheckConfig(configPath: string): TypeProblem[] {
   return problems;
 }
 
-/** The same plugin, whether written as a package name or as a path relative to `dir`. */
+/** The same plugin, whether written as a package name or as a path from `dir`. */
 function sameSpecifier(a: string, b: string, dir: string): boolean {
-  const relative = (s: string) => s.startsWith('./') || s.startsWith('../');
-  if (relative(a) && relative(b)) return path.resolve(dir, a) === path.resolve(dir, b);
+  if (isPathSpecifier(a) && isPathSpecifier(b)) return path.resolve(dir, a) === path.resolve(dir, b);
   return a === b;
 }
 

@@ -24,12 +24,17 @@ export class PluginBuildError extends Error {
   }
 }
 
+/** Whether a plugin reference is a file path (relative or absolute) rather than a package name. */
+export function isPathSpecifier(use: string): boolean {
+  return use.startsWith('./') || use.startsWith('../') || path.isAbsolute(use);
+}
+
 /**
  * Resolve a plugin reference: a path relative to the config's directory, or an npm package
  * resolved from there (the project's node_modules).
  */
 export function resolvePluginSource(use: string, baseDir: string): string {
-  if (use.startsWith('./') || use.startsWith('../') || path.isAbsolute(use)) return path.resolve(baseDir, use);
+  if (isPathSpecifier(use)) return path.resolve(baseDir, use);
   try {
     return createRequire(path.join(baseDir, 'noop.js')).resolve(use);
   } catch {

@@ -121,8 +121,7 @@ export class HookWatchdog {
     if (slot < 0) return null;
     try {
       await this.#stop();
-      const refs = this.#ensureIsolate();
-      refs.isolates.setSync(slot, isolate);
+      this.#ensureIsolate().setSync(slot, isolate);
     } catch {
       // The watchdog could not take this isolate: its calls use isolated-vm's timeout instead.
       this.#free.push(slot);
@@ -168,7 +167,8 @@ export class HookWatchdog {
     };
   }
 
-  #ensureIsolate(): { isolates: ivm.Reference<unknown[]> } {
+  /** The watchdog's table of isolates, creating its isolate on first use (or after it was lost). */
+  #ensureIsolate(): ivm.Reference<unknown[]> {
     if (!this.#isolate || this.#isolate.isDisposed) {
       this.#isolate = new ivm.Isolate({ memoryLimit: 8 });
       this.#context = this.#isolate.createContextSync();
@@ -176,7 +176,7 @@ export class HookWatchdog {
       this.#isolates = this.#context.global.getSync('__isolates', { reference: true }) as ivm.Reference<unknown[]>;
       this.#watch = this.#context.global.getSync('__watch', { reference: true }) as ivm.Reference<(...args: unknown[]) => string>;
     }
-    return { isolates: this.#isolates! };
+    return this.#isolates!;
   }
 
   #start(): void {

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { SDK_VERSION } from '@isogate/sdk';
 import { ConfigError, formatPath, type ConfigIssue } from '../config/config-error.ts';
 import type { ResolvedConfig } from '../config/resolved-config.ts';
-import { bundlePlugin, PluginBuildError, pluginLocation, resolvePluginSource, type PluginBundle } from './bundle-plugin.ts';
+import { bundlePlugin, isPathSpecifier, PluginBuildError, pluginLocation, resolvePluginSource, type PluginBundle } from './bundle-plugin.ts';
 import { hostIdentity, PluginHost, PluginOptionsError } from './plugin-host.ts';
 import { peerRangeProblem, sdkVersionCompatible } from './sdk-compat.ts';
 
@@ -12,11 +12,6 @@ export interface UserPlugins {
   readonly hosts: ReadonlyMap<string, PluginHost>;
   /** Every plugin source file (for the watcher). */
   readonly files: readonly string[];
-}
-
-/** A plugin named by package (resolved from node_modules), not by a path. */
-function isPackageSpecifier(use: string): boolean {
-  return !(use.startsWith('./') || use.startsWith('../') || path.isAbsolute(use));
 }
 
 /**
@@ -36,7 +31,7 @@ export async function loadUserPlugins(config: ResolvedConfig, baseDir: string, l
       try {
         const entry = resolvePluginSource(instance.use, baseDir);
         // An installed package says which SDK it was written for: refuse it before building it.
-        const misfit = isPackageSpecifier(instance.use) ? peerRangeProblem(entry, instance.use) : null;
+        const misfit = isPathSpecifier(instance.use) ? null : peerRangeProblem(entry, instance.use);
         if (misfit) {
           issues.push({ path: formatPath(['plugins', name, 'use']), message: misfit });
           return;
