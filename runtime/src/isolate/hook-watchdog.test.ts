@@ -57,20 +57,30 @@ describe('hook watchdog', () => {
     const first = loopingIsolate();
     const second = loopingIsolate();
     const a = (await watchdog.watch(first.isolate, 50))!;
-    const installing = watchdog.watch(second.isolate, 50);
-    // The install stops the loop before it can hand the new isolate over.
-    await new Promise((resolve) => setImmediate(resolve));
-    assert.equal(a.enter(), 0, 'no call id while the watchdog is between epochs');
-    const b = (await installing)!;
-    assert.ok(watchdog.covering);
-    assert.notEqual(a.enter(), 0);
-    a.leave();
-    a.release();
-    assert.ok(watchdog.covering, 'still watching the second isolate');
-    b.release();
-    // The loop stops once nothing is watched: a running loop would keep this test process alive.
-    for (let i = 0; i < 100 && watchdog.covering; i++) await new Promise((resolve) => setTimeout(resolve, 5));
-    assert.equal(watchdog.covering, false);
+    let b: Awaited<ReturnType<HookWatchdog['watch']>> = null;
+    try {
+      const installing = watchdog.watch(second.isolate, 50);
+      // The install stops the loop (synchronously, a microtask after watch()) before it hands the
+      // new isolate over; the loop cannot have restarted yet: its end is only reported on a later
+      // turn of the event loop. (Waiting a macrotask here raced with a fast restart.)
+      await Promise.resolve();
+      await Promise.resolve();
+      assert.equal(a.enter(), 0, 'no call id while the watchdog is between epochs');
+      b = (await installing)!;
+      assert.ok(watchdog.covering);
+      assert.notEqual(a.enter(), 0);
+      a.leave();
+      a.release();
+      assert.ok(watchdog.covering, 'still watching the second isolate');
+      b.release();
+      // The loop stops once nothing is watched: a running loop would keep this test process alive.
+      for (let i = 0; i < 100 && watchdog.covering; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+      assert.equal(watchdog.covering, false);
+    } finally {
+      // Released even when an assertion failed, so a failure cannot hang the test process.
+      a.release();
+      b?.release();
+    }
     first.isolate.dispose();
     second.isolate.dispose();
   });
