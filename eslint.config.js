@@ -3,7 +3,8 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', 'coverage/**', '**/.tmp-*/**'] },
+  // .package: the built packages (npm run build), compiled JavaScript.
+  { ignores: ['**/node_modules/**', 'coverage/**', '**/.tmp-*/**', '**/.package/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

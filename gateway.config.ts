@@ -3,6 +3,8 @@ import { defineConfig, env, usePlugin } from '@isogate/sdk';
 // The example gateway that `npm start` runs in front of the services in examples/upstreams.
 const users = env('USERS_URL', 'http://127.0.0.1:3001');
 const orders = env('ORDERS_URL', 'http://127.0.0.1:3002');
+const billing = env('BILLING_URL', 'http://127.0.0.1:3003');
+const preferences = env('PREFERENCES_URL', 'http://127.0.0.1:3004');
 // Rate limits are per gateway process unless REDIS_URL points at a Redis they share.
 const redis = () => (process.env['REDIS_URL'] ? { redis: process.env['REDIS_URL'] } : {});
 
@@ -39,17 +41,18 @@ export default defineConfig({
     'powered-by': { use: 'headers', options: { response: { set: { 'x-powered-by': 'isogate' }, remove: ['server'] } } },
     'no-cookies': { use: 'headers', options: { request: { remove: ['cookie'] } } },
     // User plugins: TypeScript in their own V8 isolates, options type-checked against their schema.
-    'tag-orders': usePlugin<typeof import('./examples/plugins/add-header.ts')>('./examples/plugins/add-header.ts', {
+    // The import names the plugin for the types and the gateway; it is never called here.
+    'tag-orders': usePlugin(() => import('./examples/plugins/add-header.ts'), {
       name: 'x-gateway-plugin',
       value: 'add-header',
       strip: ['x-powered-by-upstream'],
     }),
-    maintenance: usePlugin<typeof import('./examples/plugins/maintenance.ts')>('./examples/plugins/maintenance.ts', {
+    maintenance: usePlugin(() => import('./examples/plugins/maintenance.ts'), {
       enabled: env('MAINTENANCE', 'off') === 'on',
       bypassHeader: 'x-maintenance-bypass',
     }),
     // A plugin installed from npm (here a workspace package), referenced by its package name.
-    'request-id': usePlugin<typeof import('isogate-plugin-request-id')>('isogate-plugin-request-id', { echo: true }),
+    'request-id': usePlugin(() => import('isogate-plugin-request-id'), { echo: true }),
   },
   middleware: ['metrics', 'tracing', 'access-log', 'per-client', 'all-clients', 'powered-by'],
   routes: [
@@ -59,7 +62,21 @@ export default defineConfig({
     // Authenticated: the user id comes from the token, never from the client.
     { name: 'me', path: '/api/me', methods: ['GET'], upstream: `${users}/users/{claims.sub}`, middleware: ['auth'] },
     { name: 'echo', path: '/api/echo/*', upstream: orders, rewrite: '/echo/{*}' },
-    // Server-sent events: no idle timeout on the stream.
-    { name: 'events', path: '/api/events', methods: ['GET'], upstream: `${orders}/events`, timeout: { idle: 0 } },
+    // Aggregated: one call, three services called at once, their JSON shaped and merged into
+    // { user: {...}, subscription_plan: 'pro', preferences: {...} }.
+    {
+      name: 'user-profile',
+      path: '/api/v1/user-profile/:id',
+      methods: ['GET'],
+      backends: [
+        { url: `${users}/users/{id}`, group: 'user' },
+        { url: `${billing}/subscriptions/{id}`, allow: ['plan'], mapping: { plan: 'subscription_plan' } },
+        { url: `${preferences}/preferences/{id}`, group: 'preferences', timeout: '2s' },
+      ],
+      aggregate: { partial: 'flag' },
+    },
+    // Server-sent events: no idle timeout on the stream. The path comes from `rewrite`: a path in the
+    // upstream URL would be a prefix put before the request's (/events/api/events).
+    { name: 'events', path: '/api/events', methods: ['GET'], upstream: orders, rewrite: '/events', timeout: { idle: 0 } },
   ],
 });

@@ -10,7 +10,7 @@ import { z } from 'zod';
  *
  * @example
  * plugins: {
- *   introspect: usePlugin<typeof import('./examples/plugins/introspect-verifier.ts')>('./examples/plugins/introspect-verifier.ts',
+ *   introspect: usePlugin(() => import('./examples/plugins/introspect-verifier.ts'),
  *     { introspectionUrl: 'https://idp.example.com/oauth2/introspect', clientId: 'gateway', clientSecret: env('INTROSPECT_SECRET') },
  *     { fetch: { allow: ['https://idp.example.com'] } }),
  *   auth: { use: 'auth', options: { verifier: 'introspect', roles: { claim: 'scope', required: ['orders:read'] } } },

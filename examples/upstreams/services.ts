@@ -2,8 +2,9 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /**
- * Two small services for the example gateway: `users` (JSON CRUD-ish) and `orders` (JSON, an
- * echo of what the upstream received, and a server-sent events stream).
+ * Small services for the example gateway: `users` (JSON CRUD-ish), `orders` (JSON, an echo of
+ * what the upstream received, and a server-sent events stream), and `billing` and `preferences`
+ * (what the aggregated user-profile route merges with the user).
  */
 
 const users = new Map([
@@ -65,6 +66,25 @@ function ordersService(req: IncomingMessage, res: ServerResponse): void {
   return json(res, 404, { error: 'not found', path: url.pathname });
 }
 
+const subscriptions = new Map([
+  ['1', { userId: '1', plan: 'pro', seats: 5, card: { last4: '4242' } }],
+  ['2', { userId: '2', plan: 'free', seats: 1, card: null }],
+]);
+
+/** Billing: one subscription per user (what the aggregation example cuts down to its plan). */
+function billingService(req: IncomingMessage, res: ServerResponse): void {
+  const match = /^\/subscriptions\/([^/]+)$/.exec(new URL(req.url ?? '/', 'http://billing').pathname);
+  const subscription = match ? subscriptions.get(decodeURIComponent(match[1]!)) : undefined;
+  return subscription ? json(res, 200, subscription) : json(res, 404, { error: 'no subscription' });
+}
+
+/** Preferences: per-user settings (grouped under `preferences` by the aggregation example). */
+function preferencesService(req: IncomingMessage, res: ServerResponse): void {
+  const match = /^\/preferences\/([^/]+)$/.exec(new URL(req.url ?? '/', 'http://preferences').pathname);
+  if (!match) return json(res, 404, { error: 'not found' });
+  return json(res, 200, { language: match[1] === '2' ? 'en-US' : 'en-GB', theme: 'dark', newsletter: false });
+}
+
 function listen(handler: http.RequestListener, port: number): Promise<http.Server> {
   const server = http.createServer(handler);
   return new Promise((resolve, reject) => {
@@ -73,17 +93,27 @@ function listen(handler: http.RequestListener, port: number): Promise<http.Serve
   });
 }
 
-export async function startExampleServices(ports = { users: 3001, orders: 3002 }): Promise<{ users: string; orders: string; close(): void }> {
-  const [u, o] = await Promise.all([listen(usersService, ports.users), listen(ordersService, ports.orders)]);
-  const url = (s: http.Server) => `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
-  return {
-    users: url(u),
-    orders: url(o),
-    close() {
-      u.closeAllConnections();
-      o.closeAllConnections();
-      u.close();
-      o.close();
-    },
+const HANDLERS = { users: usersService, orders: ordersService, billing: billingService, preferences: preferencesService };
+export type ServiceName = keyof typeof HANDLERS;
+export const DEFAULT_SERVICE_PORTS: Readonly<Record<ServiceName, number>> = { users: 3001, orders: 3002, billing: 3003, preferences: 3004 };
+
+/** Start every example service (port 0: a free one); their URLs by name, and close(). */
+export async function startExampleServices(ports: Readonly<Record<ServiceName, number>> = DEFAULT_SERVICE_PORTS): Promise<Record<ServiceName, string> & { close(): void }> {
+  const names = Object.keys(HANDLERS) as ServiceName[];
+  const started = await Promise.allSettled(names.map((name) => listen(HANDLERS[name], ports[name])));
+  const servers = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const close = () => {
+    for (const server of servers) {
+      server.closeAllConnections();
+      server.close();
+    }
   };
+  const failed = started.find((r) => r.status === 'rejected');
+  if (failed) {
+    close();
+    throw (failed as PromiseRejectedResult).reason;
+  }
+  const url = (s: http.Server) => `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
+  const urls = Object.fromEntries(names.map((name, i) => [name, url(servers[i]!)])) as Record<ServiceName, string>;
+  return { ...urls, close };
 }

@@ -62,4 +62,49 @@ describe('headers plugin', () => {
     await Promise.all([a.body?.cancel(), b.body?.cancel()]);
     await gateway.close();
   });
+
+  it('fills templates from the request and appends to what is there', async () => {
+    process.env['ISOGATE_TEST_REGION'] = 'eu-west';
+    const config = resolveConfig(
+      {
+        plugins: {
+          tag: {
+            use: 'headers',
+            options: {
+              request: { set: { 'x-item': '{params.id}', 'x-region': '{env.ISOGATE_TEST_REGION}', 'x-client': '{req.clientIp}', 'x-q': '{query.q}' }, append: { 'x-trail': 'gateway' } },
+              response: { append: { vary: 'authorization', 'set-cookie': 'b=2' }, set: { 'x-served-for': '{params.id}' } },
+            },
+          },
+        },
+        routes: [{ path: '/items/:id', upstream: origin, middleware: ['tag'] }],
+      },
+      builtinPlugins,
+    );
+    const gateway = new Gateway(config);
+    const res = await gateway.request('/items/42?q=red', { headers: { 'x-trail': 'client' } });
+    const received = (await res.json()) as Record<string, string>;
+    assert.equal(received['x-item'], '42');
+    assert.equal(received['x-region'], 'eu-west');
+    assert.equal(received['x-client'], '127.0.0.1');
+    assert.equal(received['x-q'], 'red');
+    assert.equal(received['x-trail'], 'client, gateway');
+    assert.equal(res.headers.get('x-served-for'), '42');
+    assert.equal(res.headers.get('vary'), 'authorization');
+    await gateway.close();
+  });
+
+  it('refuses at load a claim template without auth before it, and a param the route lacks, with key paths', () => {
+    const load = (options: unknown, middleware: string[] = ['tag']) => {
+      try {
+        new Gateway(resolveConfig({ plugins: { tag: { use: 'headers', options }, auth: { use: 'auth', options: { secret: 'x'.repeat(32) } } }, routes: [{ path: '/items/:id', upstream: origin, middleware }] }, builtinPlugins));
+        return '';
+      } catch (err) {
+        return (err as Error).message;
+      }
+    };
+    assert.match(load({ request: { set: { 'x-user': '{claims.sub}' } } }), /plugins\.tag\.options\.request\.set\["x-user"\]: .*needs an auth instance earlier/);
+    assert.equal(load({ request: { set: { 'x-user': '{claims.sub}' } } }, ['auth', 'tag']), '');
+    assert.match(load({ response: { append: { 'x-o': '{params.org}' } } }), /plugins\.tag\.options\.response\.append\["x-o"\]: .*not a param of route/);
+    assert.match(load({ request: { set: { 'x-a': '{env.ISOGATE_UNSET_FOR_TEST}' } } }), /not set/);
+  });
 });

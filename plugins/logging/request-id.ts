@@ -4,9 +4,10 @@ import type { LoggingOptions } from './options.ts';
 
 /**
  * Where built-ins find the request id the logging plugin settled on (`req.state[REQUEST_ID]`).
- * User plugins read it from the request header instead, which carries the same value.
+ * User plugins read it from the request header instead, which carries the same value. The slot is
+ * the runtime's, so that the core's own lines about a request (a plugin's failure) carry the id.
  */
-export const REQUEST_ID = Symbol.for('isogate.logging.requestId');
+export { REQUEST_ID } from '../../runtime/src/chain/instruments.ts';
 
 /**
  * The characters an incoming id may use. It is written verbatim into log lines and upstream

@@ -14,17 +14,6 @@ type UnroutedObserver = NonNullable<BuiltinInstance['unrouted']>;
  */
 const unroutedIds = new WeakMap<UnroutedRequest, string>();
 
-/**
- * Whether Node hands this request to the gateway as an upgrade (llhttp: an `Upgrade` field and the
- * `upgrade` token in `Connection`). The transport writes the refusal of an upgrade raw and reports
- * no `sent` for it, so its line is written when the gateway answers, like a routed upgrade's.
- */
-export function isUpgradeRequest(headers: HeaderMap): boolean {
-  if (headers['upgrade'] === undefined) return false;
-  const connection = headers['connection'];
-  if (connection === undefined) return false;
-  return /(?:^|,)[ \t]*upgrade[ \t]*(?:,|$)/i.test(typeof connection === 'string' ? connection : connection.join(','));
-}
 
 const round3 = (ms: number): number => Math.round(ms * 1000) / 1000;
 
@@ -89,7 +78,7 @@ export function unroutedAccessLog(options: UnroutedLogOptions): UnroutedObserver
         log.settled();
       }
     };
-    if (isUpgradeRequest(req.headers)) {
+    if (req.upgrade) {
       finish({ bytes: 0, aborted: false }, true);
       return;
     }

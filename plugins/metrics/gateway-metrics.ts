@@ -1,6 +1,7 @@
-import { collectDefaultMetrics, type Metric, Registry } from 'prom-client';
+import { collectDefaultMetrics, Gauge, type Metric, Registry } from 'prom-client';
 import type { HookName, PluginErrorKind } from '../../runtime/src/chain/instruments.ts';
 import type { GatewayEvent } from '../../runtime/src/plugins/builtin-plugin.ts';
+import { CIRCUIT_STATE_VALUE } from '../../runtime/src/proxy/breaker/circuit-breaker.ts';
 import type { MetricsOptions } from './options.ts';
 import { CounterFamily, type CounterSeries, GaugeFamily, type GaugeSeries, HistogramFamily, type HistogramSeries, registerFamily } from './series.ts';
 
@@ -140,6 +141,14 @@ export class GatewayMetrics {
   readonly authFailures = new CounterFamily('gateway_auth_failures_total', 'Requests refused by authentication, by route template and reason', ['route', 'reason']);
   readonly configReloads = new CounterFamily('gateway_config_reloads_total', 'Config reloads, by result', ['result']);
   readonly abortedTotal = new CounterFamily('gateway_requests_aborted_total', 'Responses the client did not receive completely (it went away, or the body stream failed), by route template', ['route']);
+  // 0/1/2 so that the worst state wins when a cluster scrape takes the highest across workers.
+  readonly circuitState = new GaugeFamily(
+    'gateway_upstream_circuit_state',
+    'Circuit breaker state of an upstream origin: 0 closed, 1 half-open, 2 open (out of the rotation); across workers the highest',
+    ['upstream'],
+    { aggregator: 'max' },
+  );
+  readonly circuitTransitions = new CounterFamily('gateway_upstream_circuit_transitions_total', 'Circuit breaker state changes of an upstream origin, by the state entered', ['upstream', 'state']);
 
   /** Requests answered before routing that an instance has counted (several instances share this registry). */
   readonly unroutedSeen = new WeakSet<object>();
@@ -185,6 +194,8 @@ export class GatewayMetrics {
       this.authFailures,
       this.abortedTotal,
       this.configReloads,
+      this.circuitState,
+      this.circuitTransitions,
       workers,
       missing,
     ]) {
@@ -200,6 +211,11 @@ export class GatewayMetrics {
 
   onGatewayEvent(event: GatewayEvent): void {
     if (event.type === 'config-reload') this.configReloads.series(event.result).value++;
+    else if (event.type === 'upstream-circuit') {
+      this.circuitState.series(event.upstream).value = CIRCUIT_STATE_VALUE[event.state];
+      // `previous: null` reports the present state (a new origin, a late subscriber): no change to count.
+      if (event.previous !== null) this.circuitTransitions.series(event.upstream, event.state).value++;
+    }
   }
 
   route(template: string): RouteMetrics {
@@ -243,7 +259,42 @@ function processMetrics(prefix: string): Registry {
   if (registry === undefined) {
     registry = new Registry();
     collectDefaultMetrics({ register: registry, prefix });
+    for (const [from, to, help] of RENAMED_PROCESS_GAUGES) renameGauge(registry, prefix + from, prefix + to, help);
     processRegistries.set(prefix, registry);
   }
   return registry;
+}
+
+/**
+ * prom-client's totals of active handles, requests and resources are gauges with a counter's
+ * `_total` suffix: Prometheus' linter rejects them (`promtool check metrics`: non-counter metrics
+ * should not have "_total" suffix), and tools that go by the suffix take them for counters. The
+ * same numbers are exposed under lint-clean names. They are kept rather than left to
+ * `sum without (type) (nodejs_active_handles)`, which has no series at all (rather than 0) when
+ * nothing of the kind is active, as is usual for libuv requests.
+ */
+const RENAMED_PROCESS_GAUGES = [
+  ['nodejs_active_handles_total', 'nodejs_active_handles_all', 'Number of active libuv handles of all types (the sum of nodejs_active_handles over type)'],
+  ['nodejs_active_requests_total', 'nodejs_active_requests_all', 'Number of active libuv requests of all types (the sum of nodejs_active_requests over type)'],
+  ['nodejs_active_resources_total', 'nodejs_active_resources_all', 'Number of active resources keeping the event loop alive, of all types (the sum of nodejs_active_resources over type)'],
+] as const;
+
+/**
+ * Re-expose prom-client's gauge `from` as `to`: the original is unregistered and read at each
+ * collection, so the number stays exactly prom-client's. Nothing to do where this Node lacks the
+ * API behind it (prom-client then did not create it).
+ */
+function renameGauge(registry: Registry, from: string, to: string, help: string): void {
+  const original = registry.getSingleMetric(from);
+  if (original === undefined) return;
+  registry.removeSingleMetric(from);
+  new Gauge({
+    name: to,
+    help,
+    registers: [registry],
+    async collect() {
+      const { values } = await original.get();
+      this.set(values[0]?.value ?? 0);
+    },
+  });
 }

@@ -1,5 +1,6 @@
 import type { BuiltinInstance, BuiltinPlugin, Closable, PluginFactoryContext } from '../../runtime/src/plugins/builtin-plugin.ts';
 import { type ClusterLink, joinCluster } from './cluster.ts';
+import { contributedMetrics } from './contributed.ts';
 import { isLoopbackHost, metricsEndpoint, ScrapeAllowList } from './endpoint.ts';
 import { GatewayMetrics, type MetricDefinitions, sameDefinitions } from './gateway-metrics.ts';
 import { metricsOptions, type MetricsOptions } from './options.ts';
@@ -46,12 +47,15 @@ export const metricsPlugin: BuiltinPlugin<MetricsOptions> = {
       // Subscribed here, inside the shared value, so it happens once per gateway, not per reload.
       const unsubscribe = ctx.onGatewayEvent((event) => metrics.onGatewayEvent(event));
       const link = joinCluster(metrics.registry, ctx.logger);
+      // Families other built-ins keep (the cache's), exported here whichever was built first.
+      const detach = contributedMetrics(ctx).attach(metrics.registry);
       return {
         metrics,
         cluster: link,
         warnedOpen: false,
         close() {
           unsubscribe();
+          detach();
           link?.close();
         },
       };

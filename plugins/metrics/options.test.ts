@@ -66,6 +66,11 @@ describe('metrics options', () => {
     assert.match(issues({ cacheFor: '2m' })[0]!, /^plugins\.m\.options\.cacheFor: expected at most 60 s/);
     assert.deepEqual(issues({ cacheFor: 0 }), []);
     assert.match(issues({ processMetricsPrefix: 'bad-prefix' })[0]!, /^plugins\.m\.options\.processMetricsPrefix/);
+    // Names promtool would reject: ':' is for recording rules, and names are snake_case.
+    assert.match(issues({ processMetricsPrefix: 'isogate:' })[0]!, /^plugins\.m\.options\.processMetricsPrefix: expected a metric name prefix/);
+    assert.match(issues({ processMetricsPrefix: 'myApp_' })[0]!, /^plugins\.m\.options\.processMetricsPrefix: expected snake_case/);
+    assert.deepEqual(issues({ processMetricsPrefix: 'isogate_' }), []);
+    assert.deepEqual(issues({ processMetricsPrefix: 'ISOGATE_' }), []);
     assert.match(issues({ prefix: 'x_' })[0]!, /^plugins\.m\.options/);
   });
 });

@@ -38,9 +38,12 @@ export const metricsOptions = z.strictObject({
     })
     .prefault({}),
   processMetrics: z.boolean().default(true),
+  // Stricter than Prometheus' name syntax: promtool rejects names with ':' (reserved for
+  // recording rules) or in camelCase, and the prefix is part of every process metric's name.
   processMetricsPrefix: z
     .string()
-    .regex(/^([a-zA-Z_:][a-zA-Z0-9_:]*)?$/, 'expected a Prometheus metric name prefix like "isogate_"')
+    .regex(/^([a-zA-Z_][a-zA-Z0-9_]*)?$/, 'expected a metric name prefix of letters, digits and "_" like "isogate_"')
+    .refine((p) => !/[a-z][A-Z]/.test(p), 'expected snake_case like "my_app_", not camelCase (Prometheus naming)')
     .default(''),
   clusterTimeout: duration.refine((ms) => ms >= 10 && ms <= 60_000, 'expected between 10 ms and 60 s').default(3_000),
   /** How long a rendered scrape is served again before collecting anew (0: every scrape collects). */

@@ -1,9 +1,9 @@
 import { performance } from 'node:perf_hooks';
 import { attachInstrument, type HookName, type RequestEvent, type RequestInstrument, type SentOutcome, type UpstreamCall } from '../../runtime/src/chain/instruments.ts';
-import type { GatewayRequest, GatewayResponse, HeaderMap, Middleware } from '../../runtime/src/chain/types.ts';
+import type { GatewayRequest, GatewayResponse, Middleware } from '../../runtime/src/chain/types.ts';
 import type { ResolvedRoute } from '../../runtime/src/config/resolved-config.ts';
 import { GatewayError } from '../../runtime/src/errors.ts';
-import type { BuiltinInstance, EndpointRequest } from '../../runtime/src/plugins/builtin-plugin.ts';
+import type { BuiltinInstance, UnroutedRequest } from '../../runtime/src/plugins/builtin-plugin.ts';
 import { type GatewayMetrics, methodIndex, type RouteMetrics } from './gateway-metrics.ts';
 
 /**
@@ -119,18 +119,6 @@ export function requestMetricsMiddleware(metrics: GatewayMetrics, routes: readon
  */
 export const UNMATCHED_ROUTE = '(unmatched)';
 
-/**
- * Whether Node hands this request to the gateway as an upgrade (llhttp: an `Upgrade` field and the
- * `upgrade` token in `Connection`). The transport writes the refusal of an upgrade raw and reports
- * no `sent` for it, so such an answer is counted at once instead of waiting for a report that
- * never comes.
- */
-export function isUpgradeRequest(headers: HeaderMap): boolean {
-  if (headers['upgrade'] === undefined) return false;
-  const connection = headers['connection'];
-  if (connection === undefined) return false;
-  return /(?:^|,)[ \t]*upgrade[ \t]*(?:,|$)/i.test(typeof connection === 'string' ? connection : connection.join(','));
-}
 
 /**
  * Counts requests answered before routing under `route="(unmatched)"`. They are not in the
@@ -142,7 +130,7 @@ export function unroutedMetricsObserver(metrics: GatewayMetrics): NonNullable<Bu
   // Every metrics instance in the global middleware hears of the same request object (they share
   // the registry): the first one counts it.
   const seen = metrics.unroutedSeen;
-  return function observeUnrouted(req: EndpointRequest, status: number) {
+  return function observeUnrouted(req: UnroutedRequest, status: number) {
     if (seen.has(req)) return;
     seen.add(req);
     const method = methodIndex(req.method);
@@ -152,7 +140,7 @@ export function unroutedMetricsObserver(metrics: GatewayMetrics): NonNullable<Bu
       route.duration(method).observe((performance.now() - start) / 1e3);
       if (aborted) route.aborted().value++;
     };
-    if (isUpgradeRequest(req.headers)) {
+    if (req.upgrade) {
       count(false);
       return;
     }

@@ -26,13 +26,14 @@ export interface MetricJson {
   name: string;
   help: string;
   type: 'counter' | 'gauge' | 'histogram';
-  aggregator: 'sum';
+  /** How a cluster scrape combines the workers' values (prom-client's aggregators). */
+  aggregator: 'sum' | 'max';
   values: MetricValue[];
 }
 
 abstract class Family<S> {
   abstract readonly type: MetricJson['type'];
-  readonly aggregator = 'sum' as const;
+  aggregator: MetricJson['aggregator'] = 'sum';
   readonly #series = new Map<string, S>();
   readonly name: string;
   readonly help: string;
@@ -109,6 +110,13 @@ export class CounterFamily extends ValueFamily {
 
 export class GaugeFamily extends ValueFamily {
   readonly type = 'gauge';
+
+  /** `aggregator: 'max'`: across workers the highest value, for a state where higher is worse. */
+  constructor(name: string, help: string, labelNames: readonly string[], options: { aggregator?: MetricJson['aggregator'] } = {}) {
+    super(name, help, labelNames);
+    this.aggregator = options.aggregator ?? 'sum';
+  }
+
   /** Gauges describe the present (requests in flight): a reset would lie, so it keeps them. */
   reset(): void {}
 }

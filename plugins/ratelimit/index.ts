@@ -1,8 +1,8 @@
 import type { Readable } from 'node:stream';
 import type { GatewayRequest, GatewayResponse, Middleware } from '../../runtime/src/chain/types.ts';
 import { emitRequestEvent, type RequestEvent } from '../../runtime/src/chain/instruments.ts';
-import { ConfigError, formatPath } from '../../runtime/src/config/config-error.ts';
 import { errorResponse } from '../../runtime/src/errors.ts';
+import { requireAuthBefore } from '../../runtime/src/plugins/require-auth-before.ts';
 import type { BuiltinInstance, BuiltinPlugin, PluginFactoryContext } from '../../runtime/src/plugins/builtin-plugin.ts';
 import { RateLimitHeaders } from './headers.ts';
 import { keyFunction } from './keys.ts';
@@ -60,37 +60,6 @@ function buildStore(opts: RatelimitOptions, limits: WindowLimits, ctx: PluginFac
 }
 
 /**
- * A claim key reads `req.claims`, which only authentication sets: listed before `auth` (or on a
- * route without it) every request would silently be counted by client IP. That is a config
- * mistake, reported at load with the option's path and the routes, not a quiet downgrade. Auth is
- * the rule because it is the only thing that sets claims (a user plugin's verifier is reached
- * through auth too). The chain of a route is the global middleware, then the route's own.
- */
-function requireAuthBefore(ctx: PluginFactoryContext): void {
-  const { config, instanceName } = ctx;
-  const isAuth = (name: string): boolean => {
-    const p = config.plugins[name];
-    return p !== undefined && p.kind === 'builtin' && p.use === 'auth';
-  };
-  const unauthenticated: string[] = [];
-  for (const route of config.routes) {
-    const chain = [...config.middleware, ...route.middleware];
-    const at = chain.indexOf(instanceName);
-    if (at !== -1 && !chain.slice(0, at).some(isAuth)) unauthenticated.push(route.name);
-  }
-  if (unauthenticated.length === 0) return;
-  const shown = unauthenticated.slice(0, 5).map((n) => JSON.stringify(n));
-  const more = unauthenticated.length > 5 ? ` and ${unauthenticated.length - 5} more` : '';
-  const routes = `${unauthenticated.length === 1 ? 'route' : 'routes'} ${shown.join(', ')}${more}`;
-  throw new ConfigError([
-    {
-      path: formatPath(['plugins', instanceName, 'options', 'key']),
-      message: `a claim key needs an auth instance earlier in the chain, but ${routes} run${unauthenticated.length === 1 ? 's' : ''} "${instanceName}" without one before it (claims would always be missing): list it after auth, e.g. middleware: ['auth', '${instanceName}']`,
-    },
-  ]);
-}
-
-/**
  * Built-in `ratelimit`: counts requests per key (client IP, a header, a claim, or one global
  * bucket) in fixed windows with an optional burst allowance, in memory or in Redis shared by every
  * gateway process; refuses with 429 before the upstream is called. See README.md.
@@ -99,7 +68,7 @@ export const ratelimitPlugin: BuiltinPlugin<RatelimitOptions> = {
   name: 'ratelimit',
   options: ratelimitOptions,
   create(opts, ctx): BuiltinInstance {
-    if (typeof opts.key === 'object' && 'claim' in opts.key) requireAuthBefore(ctx);
+    if (typeof opts.key === 'object' && 'claim' in opts.key) requireAuthBefore(ctx, ['key'], 'a claim key');
     const limits: WindowLimits = { points: opts.points, durationMs: opts.duration, burst: opts.burst, burstDurationMs: opts.burstDuration };
     const { store, release } = buildStore(opts, limits, ctx);
     const keyOf = keyFunction(opts);

@@ -308,17 +308,6 @@ export function createTracingMiddleware(tracer: Tracer, settings: TracingPolicy)
     };
 }
 
-/**
- * Whether Node hands this request to the gateway as an upgrade (llhttp: an `Upgrade` field and the
- * `upgrade` token in `Connection`). The transport writes the refusal of an upgrade raw and reports
- * no `sent` for it, so such a span ends when the gateway answers, like a routed handshake's.
- */
-export function isUpgradeRequest(headers: HeaderMap): boolean {
-  if (headers['upgrade'] === undefined) return false;
-  const connection = headers['connection'];
-  if (connection === undefined) return false;
-  return /(?:^|,)[ \t]*upgrade[ \t]*(?:,|$)/i.test(typeof connection === 'string' ? connection : connection.join(','));
-}
 
 export interface UnroutedServer {
   /** `server.limits.maxUrlLength`: a 414's `url.path` is cut there. */
@@ -373,7 +362,7 @@ export function createUnroutedTracer(tracer: Tracer, settings: TracingPolicy, se
       span.setAttribute(ATTR_ERROR_TYPE, String(status));
       span.setStatus({ code: SpanStatusCode.ERROR });
     }
-    if (isUpgradeRequest(req.headers)) {
+    if (req.upgrade) {
       span.end();
       return;
     }

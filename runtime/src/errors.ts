@@ -7,12 +7,16 @@ import type { GatewayResponse } from './chain/types.ts';
 export const ERRORS = {
   NOT_FOUND: { status: 404, message: 'no route matches this path' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'method not allowed on this route' },
+  CONNECT_NOT_ALLOWED: { status: 405, message: 'CONNECT is not supported: this is a reverse proxy' },
   BAD_REQUEST: { status: 400, message: 'malformed request' },
   BAD_PATH: { status: 400, message: 'request path is not acceptable' },
   UNDERSCORE_HEADER: { status: 400, message: 'header names with underscores are not accepted' },
   UNAUTHORIZED: { status: 401, message: 'missing or invalid credentials' },
   FORBIDDEN: { status: 403, message: 'the credentials do not allow this request' },
   RATE_LIMITED: { status: 429, message: 'too many requests' },
+  TOO_MANY_IN_FLIGHT: { status: 429, message: 'too many concurrent requests from this client' },
+  EXPECTATION_FAILED: { status: 417, message: 'only the 100-continue expectation is supported' },
+  HTTP_VERSION_NOT_SUPPORTED: { status: 505, message: 'only HTTP/1.0 and HTTP/1.1 are served on this listener' },
   // nginx's convention: the client closed the connection before the answer. Never reaches the
   // client (it has gone); it is what observers (metrics, logs, traces) record.
   CLIENT_CLOSED_REQUEST: { status: 499, message: 'the client closed the request before the answer' },
@@ -25,6 +29,11 @@ export const ERRORS = {
   PLUGIN_FAILED: { status: 500, message: 'a plugin failed while handling the request' },
   UPSTREAM_UNAVAILABLE: { status: 502, message: 'upstream is unavailable' },
   UPSTREAM_RESPONSE_TOO_LARGE: { status: 502, message: 'upstream response is too large for this route' },
+  UPSTREAM_BAD_RESPONSE: { status: 502, message: 'upstream sent an invalid response' },
+  UPSTREAM_SATURATED: { status: 503, message: 'no connection to the upstream became free in time' },
+  // Not UPSTREAM_UNAVAILABLE (502: tried, and it failed): nothing was sent, the gateway refused to
+  // try an upstream whose circuit breaker is open or that failed its health checks.
+  UPSTREAM_CIRCUIT_OPEN: { status: 503, message: 'upstream is out of rotation (circuit breaker open or failing health checks)' },
   AUTH_UNAVAILABLE: { status: 503, message: 'authentication is temporarily unavailable' },
   METRICS_UNAVAILABLE: { status: 503, message: 'metrics could not be collected from every worker' },
   DRAINING: { status: 503, message: 'gateway is shutting down' },

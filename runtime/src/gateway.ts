@@ -3,13 +3,17 @@ import { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { Logger } from 'pino';
 import type { GatewayRequest, GatewayResponse, HeaderMap } from './chain/types.ts';
 import type { ResolvedConfig } from './config/resolved-config.ts';
-import { GatewayError, JSON_HEADERS, errorResponse } from './errors.ts';
+import { GatewayError, JSON_HEADERS, errorResponse, type ErrorKey } from './errors.ts';
 import { silentLogger } from './logging/logger.ts';
 import { builtinPlugins } from './plugins/builtins.ts';
 import type { BuiltinPluginRegistry } from './plugins/builtin-plugin.ts';
 import { limitedRequestBody } from './proxy/request-body.ts';
+import { streamOrBytes } from './proxy/upstream-body.ts';
 import { dropConnectionNominated } from './proxy/hop-by-hop.ts';
 import { UpstreamPools } from './proxy/upstream-pools.ts';
+import type { CircuitChange } from './proxy/breaker/circuit-breaker.ts';
+import { BodyBufferBudget } from './proxy/buffer-request-body.ts';
+import { isWebSocketHandshake, isWebSocketUpgrade } from './proxy/websocket-handshake.ts';
 import { normalizePath, splitTarget } from './router/normalize-path.ts';
 import { RoutingTable } from './routing-table.ts';
 import type { PluginHost } from './isolate/plugin-host.ts';
@@ -47,7 +51,9 @@ export { errorResponse } from './errors.ts';
 export class Gateway {
   readonly logger: Logger;
   readonly plugins: BuiltinPluginRegistry;
-  readonly #pools = new UpstreamPools();
+  readonly #pools: UpstreamPools;
+  /** Bytes of request bodies held in memory at once, across every route and reload. */
+  readonly #bodyBudget = new BodyBufferBudget();
   /** What built-in plugins keep across reloads, and the gateway-wide events they listen to. */
   readonly services = new GatewayServices();
   #table: RoutingTable;
@@ -57,6 +63,8 @@ export class Gateway {
   constructor(config: ResolvedConfig, options: GatewayOptions = {}) {
     this.logger = options.logger ?? silentLogger();
     this.plugins = options.plugins ?? builtinPlugins;
+    // Like the other server limits, read once: pools outlive reloads.
+    this.#pools = new UpstreamPools({ connectionsPerOrigin: config.server.limits.upstreamConnections, onCircuitChange: (change) => this.#circuitChanged(change) });
     this.#table = this.#build(config, options.userPlugins);
   }
 
@@ -109,8 +117,50 @@ export class Gateway {
     await this.services.close();
   }
 
+  /** An origin's circuit changed state: logged, and told to the observers of gateway events (metrics). */
+  #circuitChanged(change: CircuitChange): void {
+    if (change.from !== null) {
+      const fields = { upstream: change.upstream, from: change.from, to: change.to, reason: change.reason, ...(change.detail === undefined ? {} : { detail: change.detail }) };
+      if (change.to === 'open') this.logger.warn(fields, 'upstream circuit opened: calls to it fail fast with 503');
+      else this.logger.info(fields, `upstream circuit ${change.to}`);
+    }
+    this.services.emit({ type: 'upstream-circuit', upstream: change.upstream, state: change.to, previous: change.from });
+  }
+
   #build(config: ResolvedConfig, userPlugins?: ReadonlyMap<string, PluginHost>): RoutingTable {
-    return new RoutingTable(config, { plugins: this.plugins, pools: this.#pools, logger: this.logger, services: this.services, userPlugins });
+    return new RoutingTable(config, { plugins: this.plugins, pools: this.#pools, bodyBudget: this.#bodyBudget, logger: this.logger, services: this.services, userPlugins });
+  }
+
+  /**
+   * Whether the transport should treat this request as an upgrade (node:http's
+   * `shouldUpgradeCallback`): only a WebSocket handshake (`GET`, `Upgrade: websocket`) on a route
+   * that allows WebSockets. Every other request carrying `Upgrade` (h2c, a made-up token, a
+   * WebSocket on another route) is handled as a plain request, its Upgrade removed: an upgrade
+   * the gateway passed through would be a tunnel past routing, middleware and auth.
+   */
+  acceptsUpgrade(method: string, target: string, headers: HeaderMap): boolean {
+    if (method !== 'GET' || !isWebSocketUpgrade(headers)) return false;
+    const split = splitTarget(target);
+    if (!split.ok) return false;
+    const normalized = normalizePath(split.path);
+    if (!normalized.ok) return false;
+    const match = this.#table.router.match(method, normalized.path);
+    return match.kind === 'found' && match.value.route.websocket;
+  }
+
+  /** The client's address as the gateway judges it: from X-Forwarded-For only when the peer is a trusted proxy. */
+  clientIp(remoteAddress: string, headers: HeaderMap): string {
+    const proxies = this.#table.trustedProxies;
+    return proxies.isTrusted(remoteAddress) ? proxies.clientIp(remoteAddress, headers['x-forwarded-for']) : remoteAddress;
+  }
+
+  /**
+   * A refusal the transport decided before the gateway could route (CONNECT, an unsupported HTTP
+   * version or expectation, too many requests in flight from one client): the coded answer, with
+   * the observers of the global middleware told, like any answer given before routing.
+   */
+  refuse(incoming: IncomingRequest, key: ErrorKey, headers: Readonly<Record<string, string>> = {}): GatewayResponse {
+    return this.#unrouted(this.#table, incoming, errorResponse(key, headers));
   }
 
   /**
@@ -130,6 +180,7 @@ export class Gateway {
       clientIp: fromTrustedProxy ? table.trustedProxies.clientIp(incoming.remoteAddress, incoming.headers['x-forwarded-for']) : incoming.remoteAddress,
       fromTrustedProxy,
       protocol: incoming.protocol,
+      upgrade: incoming.upgrade,
     };
     const done: ((outcome: SentOutcome) => void)[] = [];
     for (const observe of table.unroutedObservers) {
@@ -158,7 +209,12 @@ export class Gateway {
 
     // Health endpoints come before routing and bypass every middleware.
     if (path === server.health.liveness) return health(200, 'ok');
-    if (path === server.health.readiness) return this.#draining ? health(503, 'draining') : health(200, 'ready');
+    if (path === server.health.readiness) {
+      if (this.#draining) return health(503, 'draining');
+      // Opt-in: a route whose every upstream is out of the rotation makes the gateway not ready.
+      if (server.health.requireUpstreams && !table.routes.every((r) => r.upstreams.hasUpstreamInRotation())) return health(503, 'upstreams-unavailable');
+      return health(200, 'ready');
+    }
     if (table.endpoints.size > 0) {
       const endpoint = table.endpoints.get(path);
       if (endpoint) {
@@ -170,11 +226,18 @@ export class Gateway {
     const headers = incoming.headers;
     if (!stripUnderscoreHeaders(headers, server.underscoreHeaders)) return this.#unrouted(table, incoming, errorResponse('UNDERSCORE_HEADER'));
     dropConnectionNominated(headers);
+    if (!incoming.upgrade) {
+      // An upgrade the gateway does not perform must not look like one to anything after this.
+      delete headers['upgrade'];
+      delete headers['http2-settings'];
+    }
 
     const match = table.router.match(incoming.method, path);
     if (match.kind === 'not-found') return this.#unrouted(table, incoming, errorResponse('NOT_FOUND'));
     if (match.kind === 'method-not-allowed') return this.#unrouted(table, incoming, errorResponse('METHOD_NOT_ALLOWED', { allow: match.allow.join(', ') }));
     const { route, handler } = match.value;
+    // The transport asked acceptsUpgrade() first; a reload in between may have changed the route.
+    if (incoming.upgrade && (!route.websocket || !isWebSocketHandshake(incoming.method, headers))) return this.#unrouted(table, incoming, errorResponse('BAD_REQUEST'));
 
     let body: Readable | null = null;
     if (incoming.body !== null) {
@@ -293,6 +356,7 @@ function stripUnderscoreHeaders(headers: HeaderMap, policy: 'drop' | 'reject'): 
 const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
 
 function toWebResponse(res: GatewayResponse, method: string): Response {
+  streamOrBytes(res);
   const headers = new Headers();
   for (const [name, value] of Object.entries(res.headers)) {
     if (Array.isArray(value)) for (const v of value) headers.append(name, v);

@@ -6,7 +6,10 @@ import type { BuiltinInstance, BuiltinPluginRegistry, EndpointHandler, UserPlugi
 import type { GatewayServices } from './plugins/gateway-services.ts';
 import { userPluginHandle } from './isolate/user-plugin-handle.ts';
 import { createProxyHandler } from './proxy/proxy-handler.ts';
+import { createAggregateHandler } from './proxy/aggregate/aggregate-handler.ts';
+import { originPolicies, routeUpstreamUrls } from './proxy/origin-policy.ts';
 import type { UpstreamPools } from './proxy/upstream-pools.ts';
+import type { BodyBufferBudget } from './proxy/buffer-request-body.ts';
 import { createTarget, UpstreamSet } from './proxy/upstream-set.ts';
 import { TrustedProxies } from './proxy/trusted-proxies.ts';
 import { Router } from './router/router.ts';
@@ -46,6 +49,7 @@ export class RoutingTable {
     deps: {
       plugins: BuiltinPluginRegistry;
       pools: UpstreamPools;
+      bodyBudget: BodyBufferBudget;
       logger: Logger;
       services: GatewayServices;
       userPlugins?: ReadonlyMap<string, PluginHost>;
@@ -82,11 +86,20 @@ export class RoutingTable {
 
     this.router = new Router<CompiledRoute>();
     const routes: CompiledRoute[] = [];
+    const proxySettings = { bufferBodyBytes: config.server.limits.bufferBodyBytes, bodyBudget: deps.bodyBudget };
+    // Breakers and health checks belong to origins, whichever routes set them.
+    const policies = originPolicies(config.routes);
     for (const route of config.routes) {
-      const targets = route.upstreams.map((url) => createTarget(url, deps.pools.acquire(new URL(url).origin, route.timeout.connect)));
+      // An aggregated route has a target per backend (its origin; the path is the backend's template).
+      const targets = routeUpstreamUrls(route).map((url) => {
+        const origin = new URL(url).origin;
+        const pool = deps.pools.acquire(origin, route.timeout.connect, route.http2, policies.get(origin));
+        return createTarget(url, pool, deps.pools.circuit(origin));
+      });
       const upstreams = new UpstreamSet(targets);
       const layers = [...config.middleware, ...route.middleware].map((name) => ({ name, middleware: instances.get(name)! }));
-      const compiled: CompiledRoute = { route, handler: compose(layers, createProxyHandler(route, upstreams)), upstreams };
+      const terminal = route.backends ? createAggregateHandler(route, targets, { ...proxySettings, logger: deps.logger }) : createProxyHandler(route, upstreams, proxySettings);
+      const compiled: CompiledRoute = { route, handler: compose(layers, terminal), upstreams };
       this.router.add(route.path, route.methods, compiled);
       routes.push(compiled);
     }

@@ -7,7 +7,8 @@ import type { ResolvedConfig } from './config/resolved-config.ts';
 import { Gateway } from './gateway.ts';
 import { createLogger } from './logging/logger.ts';
 import { builtinPlugins } from './plugins/builtins.ts';
-import { ConfigWatcher, type ReloadOutcome } from './reload/config-watcher.ts';
+import { ConfigWatcher, type ReloadOutcome, type SourceChange } from './reload/config-watcher.ts';
+import { changedFiles, reloadLogFields, summarizeReload } from './reload/reload-summary.ts';
 import { GatewayServer } from './server/http-server.ts';
 
 export interface StartOptions {
@@ -60,10 +61,17 @@ function disableAllocationSitePretenuring(): void {
   v8.setFlagsFromString('--no-allocation-site-pretenuring');
 }
 
+/** What the config allows but a reader should know (fields two backends may both answer), as warnings. */
+function logConfigNotes(logger: Logger, config: ResolvedConfig): void {
+  for (const note of config.notes) logger.warn({ path: note.path }, `config: ${note.path}: ${note.message}`);
+}
+
 /** Load, validate and serve a config file. Throws ConfigError (nothing served) when it is invalid. */
 export async function startGateway(options: StartOptions): Promise<RunningGateway> {
   disableAllocationSitePretenuring();
   const logger = options.logger ?? createLogger();
+  // A file saved after this may not be what was loaded: the watcher looks at those again.
+  const loadStartedAt = Date.now();
   const loaded = await loadConfigFile(options.configPath, builtinPlugins, logger);
   const config = withOverrides(loaded.config, options);
   let gateway: Gateway;
@@ -77,40 +85,49 @@ export async function startGateway(options: StartOptions): Promise<RunningGatewa
   const server = new GatewayServer(gateway);
   const address = await server.listen(config.server.port, config.server.host);
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `http://${host}:${address.port}`;
+  const url = `${server.secure ? 'https' : 'http'}://${host}:${address.port}`;
   logger.info({ url, routes: config.routes.length, config: loaded.config === config ? options.configPath : `${options.configPath} (with overrides)` }, 'gateway listening');
+  logConfigNotes(logger, config);
 
   let watcher: ConfigWatcher | null = null;
+  // Aborted by stop(): a reload still evaluating a config (up to its deadline) is abandoned, so a
+  // shutdown never waits for it.
+  const shutdown = new AbortController();
   if (options.watch) {
-    const reload = async (): Promise<ReloadOutcome> => {
+    const reload = async (changes: readonly SourceChange[]): Promise<ReloadOutcome> => {
       let outcome: ReloadOutcome;
       let next: Awaited<ReturnType<typeof loadConfigFile>> | null = null;
       try {
         const previous = gateway.table.userPlugins;
-        next = await loadConfigFile(options.configPath, builtinPlugins, logger, previous);
+        next = await loadConfigFile(options.configPath, builtinPlugins, logger, previous, shutdown.signal);
+        shutdown.signal.throwIfAborted();
         const loadedNext = next;
-        const kept = [...loadedNext.userPlugins.keys()].filter((name) => previous.get(name) === loadedNext.userPlugins.get(name));
-        const rebuilt = [...loadedNext.userPlugins.keys()].filter((name) => !kept.includes(name));
+        const reused = new Set([...loadedNext.userPlugins.keys()].filter((name) => previous.get(name) === loadedNext.userPlugins.get(name)));
         const nextConfig = withOverrides(next.config, options);
-        const before = gateway.config.server;
-        if (nextConfig.server.port !== before.port || nextConfig.server.host !== before.host) {
-          logger.warn('server.host/server.port changed: restart the gateway to listen elsewhere (routes were reloaded)');
-        }
+        const summary = summarizeReload(gateway.config, nextConfig, reused, changes);
         gateway.reload(nextConfig, next.userPlugins);
-        logger.info({ routes: nextConfig.routes.length, pluginsReloaded: rebuilt, pluginsKept: kept }, 'config reloaded');
+        logger.info(reloadLogFields(summary), 'config reloaded');
+        logConfigNotes(logger, nextConfig);
+        if (summary.restartNeeded.length > 0) {
+          logger.warn({ restartNeeded: summary.restartNeeded }, `${summary.restartNeeded.join(', ')} changed: these apply when the gateway is restarted (the rest was reloaded)`);
+        }
         outcome = { ok: true, files: next.files };
       } catch (error) {
-        // gateway.reload counts its own failures; one that failed before reaching it is counted here.
-        if (next === null) gateway.reloadFailed();
-        else for (const host of next.userPlugins.values()) host.dispose();
-        if (error instanceof ConfigError) logger.error({ code: error.code, issues: error.issues }, `config reload rejected, keeping the last good config\n${error.message}`);
-        else logger.error({ err: error }, 'config reload failed, keeping the last good config');
+        if (next !== null) for (const host of next.userPlugins.values()) host.dispose();
+        if (shutdown.signal.aborted) logger.info('config reload abandoned: the gateway is shutting down');
+        else {
+          // gateway.reload counts its own failures; one that failed before reaching it is counted here.
+          if (next === null) gateway.reloadFailed();
+          const files = changedFiles(changes);
+          if (error instanceof ConfigError) logger.error({ files, code: error.code, issues: error.issues }, `config reload rejected, keeping the last good config\n${error.message}`);
+          else logger.error({ files, err: error }, 'config reload failed, keeping the last good config');
+        }
         outcome = { ok: false, error };
       }
       options.onReload?.(outcome);
       return outcome;
     };
-    watcher = new ConfigWatcher(loaded.files, reload, { logger });
+    watcher = new ConfigWatcher(loaded.files, reload, { logger, since: loadStartedAt });
     await watcher.ready();
   }
 
@@ -123,6 +140,7 @@ export async function startGateway(options: StartOptions): Promise<RunningGatewa
     watcher,
     stop() {
       stopping ??= (async () => {
+        shutdown.abort();
         await watcher?.close();
         return server.shutdown(gateway.config.server.timeouts.shutdown);
       })();

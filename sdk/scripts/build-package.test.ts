@@ -31,7 +31,13 @@ describe('the published @isogate/sdk package (npm run build:sdk)', () => {
     const pkg = JSON.parse(await fs.readFile(path.join(pkgDir, 'package.json'), 'utf8')) as { exports: Record<string, { types: string; default: string }>; files: string[] };
     assert.deepEqual(pkg.files, ['dist']);
     assert.ok(Object.keys(pkg.exports).includes('./testing'));
-    for (const target of Object.values(pkg.exports)) {
+    for (const [subpath, target] of Object.entries(pkg.exports)) {
+      if (subpath === './sandbox') {
+        // A plugin's globals: declarations only, nothing to import at run time.
+        assert.deepEqual(Object.keys(target), ['types']);
+        await fs.access(path.join(pkgDir, target.types));
+        continue;
+      }
       assert.deepEqual(Object.keys(target), ['types', 'default'], 'types must come first');
       await fs.access(path.join(pkgDir, target.types));
       await fs.access(path.join(pkgDir, target.default));
@@ -39,6 +45,7 @@ describe('the published @isogate/sdk package (npm run build:sdk)', () => {
     const files = (await fs.readdir(path.join(pkgDir, 'dist'), { recursive: true })).map(String);
     assert.deepEqual(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')), []);
     assert.deepEqual(files.filter((f) => f.includes('.test')), [], 'tests are not shipped');
+    assert.match(await fs.readFile(path.join(pkgDir, 'README.md'), 'utf8'), /^# @isogate\/sdk\n/, 'the README is shipped');
   });
 
   it("runs a plugin author's test from node_modules with plain Node (no type stripping there)", async () => {
@@ -47,18 +54,27 @@ describe('the published @isogate/sdk package (npm run build:sdk)', () => {
       `import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { definePlugin } from '@isogate/sdk';
-import { testPlugin } from '@isogate/sdk/testing';
+import { PluginLoadError, testPlugin } from '@isogate/sdk/testing';
 const plugin = definePlugin({ name: 'stamp', version: '1.0.0', onRequest(req, ctx) { req.headers.set('x-stamp', 'on'); ctx.log.info('stamped'); } });
-it('stamps', async () => {
-  const out = await (await testPlugin(plugin)).request({ path: '/a' });
+it('stamps (in Node: the sandbox comes with the isogate package, not installed here)', async () => {
+  const out = await (await testPlugin(plugin, {}, { mode: 'node' })).request({ path: '/a' });
   assert.equal(out.forwarded.headers['x-stamp'], 'on');
   assert.equal(out.logs.length, 1);
 });
+it('says which package the sandbox needs when it is missing, not a module-resolution stack', async () => {
+  await assert.rejects(testPlugin(() => import('./plugin.js')), (err) => {
+    assert.ok(err instanceof PluginLoadError);
+    assert.equal(err.kind, 'sandbox-unavailable');
+    assert.match(err.message, /npm install --save-dev isogate/);
+    return true;
+  });
+});
 `,
     );
+    await fs.writeFile(path.join(consumer, 'plugin.js'), `import { definePlugin } from '@isogate/sdk';\nexport default definePlugin({ name: 'p', version: '1.0.0', onRequest() {} });\n`);
     const { NODE_TEST_CONTEXT: _ctx, ...env } = process.env;
     const { stdout } = await promisify(execFile)(process.execPath, ['--test', '--test-reporter=tap', 'plugin.test.js'], { cwd: consumer, env });
-    assert.match(stdout, /# pass 1\n/);
+    assert.match(stdout, /# pass 2\n/);
     assert.match(stdout, /# fail 0\n/);
   });
 
@@ -77,5 +93,23 @@ void testPlugin;
     const problems = ts.getPreEmitDiagnostics(program).map((d) => `${d.file ? ts.getLineAndCharacterOfPosition(d.file, d.start ?? 0).line + 1 : '?'}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`);
     assert.equal(problems.length, 1, problems.join('\n'));
     assert.match(problems[0]!, /^4: .*number/);
+  });
+
+  it("types plugin code with the sandbox's globals (types: ['@isogate/sdk/sandbox']), without Node's", async () => {
+    const file = path.join(consumer, 'sandboxed.ts');
+    await fs.writeFile(
+      file,
+      `import { definePlugin } from '@isogate/sdk';
+export default definePlugin({ name: 's', version: '1.0.0', async onRequest(req) {
+  const key = await crypto.subtle.importKey('raw', new TextEncoder().encode('k'), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+  console.log(new URL(req.path, 'https://x.example').href, btoa('x'), crypto.randomUUID(), key.type);
+  return { status: 200, body: { pid: process.pid } };
+} });
+`,
+    );
+    const program = ts.createProgram([file], { target: ts.ScriptTarget.ES2024, lib: ['lib.es2024.d.ts'], module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, strict: true, noEmit: true, types: ['@isogate/sdk/sandbox'] });
+    const problems = ts.getPreEmitDiagnostics(program).map((d) => `${d.file ? ts.getLineAndCharacterOfPosition(d.file, d.start ?? 0).line + 1 : '?'}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`);
+    assert.equal(problems.length, 1, problems.join('\n'));
+    assert.match(problems[0]!, /^5: Cannot find name 'process'/);
   });
 });

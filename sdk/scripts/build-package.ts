@@ -27,7 +27,8 @@ export class SdkBuildError extends Error {
 interface SourcePackage {
   name: string;
   version: string;
-  exports: Record<string, string>;
+  /** A source file, or `{ types }` for a declarations-only entry (`./sandbox`: a plugin's globals). */
+  exports: Record<string, string | { types: string }>;
   [key: string]: unknown;
 }
 
@@ -44,10 +45,12 @@ function distBase(sourcePath: string): string {
  */
 export function buildSdkPackage(outDir: string): string {
   const pkg = JSON.parse(readFileSync(path.join(SDK_DIR, 'package.json'), 'utf8')) as SourcePackage;
-  const entries = Object.values(pkg.exports).map((p) => path.join(SDK_DIR, p));
+  const entries = Object.values(pkg.exports)
+    .filter((p) => typeof p === 'string')
+    .map((p) => path.join(SDK_DIR, p));
   rmSync(outDir, { recursive: true, force: true });
   mkdirSync(outDir, { recursive: true });
-  const program = ts.createProgram(entries, {
+  const options: ts.CompilerOptions = {
     target: ts.ScriptTarget.ES2024,
     module: ts.ModuleKind.NodeNext,
     moduleResolution: ts.ModuleResolutionKind.NodeNext,
@@ -62,15 +65,27 @@ export function buildSdkPackage(outDir: string): string {
     skipLibCheck: true,
     types: ['node'],
     noEmitOnError: true,
-  });
+  };
+  // From the SDK's directory whatever the current one is: `types: ['node']` is looked up from there.
+  const host = ts.createCompilerHost(options);
+  host.getCurrentDirectory = () => SDK_DIR;
+  const program = ts.createProgram(entries, options, host);
   const emitted = program.emit();
   const diagnostics = [...ts.getPreEmitDiagnostics(program), ...emitted.diagnostics];
   if (diagnostics.length > 0 || emitted.emitSkipped) {
     const host: ts.FormatDiagnosticsHost = { getCanonicalFileName: (f) => f, getCurrentDirectory: () => SDK_DIR, getNewLine: () => '\n' };
     throw new SdkBuildError(`the SDK does not compile:\n${ts.formatDiagnostics(diagnostics, host)}`);
   }
-  const exportsMap: Record<string, { types: string; default: string }> = {};
+  const exportsMap: Record<string, { types: string; default?: string }> = {};
   for (const [subpath, source] of Object.entries(pkg.exports)) {
+    if (typeof source !== 'string') {
+      // Declarations only: copied as they are (tsc does not emit a .d.ts it was given).
+      const target = `./dist/${source.types.slice('./src/'.length)}`;
+      mkdirSync(path.dirname(path.join(outDir, target)), { recursive: true });
+      cpSync(path.join(SDK_DIR, source.types), path.join(outDir, target));
+      exportsMap[subpath] = { types: target };
+      continue;
+    }
     const base = distBase(source);
     for (const file of [`${base}.js`, `${base}.d.ts`]) if (!existsSync(path.join(outDir, file))) throw new SdkBuildError(`${file} was not emitted`);
     exportsMap[subpath] = { types: `${base}.d.ts`, default: `${base}.js` };

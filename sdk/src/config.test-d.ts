@@ -71,3 +71,33 @@ defineConfig({
   plugins: { raw: { use: './plugins/x.ts', options: {} } },
   routes: [],
 });
+
+// Circuit breaker, retries, health checks (per route; breaker and checks belong to the route's origins).
+export const resilient = defineConfig({
+  server: { health: { requireUpstreams: true } },
+  routes: [
+    {
+      path: '/users/*',
+      upstream: ['http://a:1', 'http://b:1'],
+      circuitBreaker: { consecutiveFailures: 5, errorRate: { percent: 50, window: '10s' }, cooldown: '30s', halfOpenProbes: 2, failureStatuses: [502, 503] },
+      retry: { attempts: 3, on: ['connect-failure', 'timeout'], statuses: [503], backoff: { base: '25ms', max: '1s' }, budget: { percent: 10, minRetries: 3, window: '10s' } },
+      healthCheck: { path: '/healthz', interval: '5s', timeout: '1s', healthyThreshold: 2, unhealthyThreshold: 3 },
+      timeout: { total: '3s' },
+    },
+  ],
+});
+
+defineConfig({
+  // @ts-expect-error retries are on connect-failure, reset or timeout; statuses go in `statuses`
+  routes: [{ path: '/a', upstream: 'http://a:1', retry: { on: ['5xx'] } }],
+});
+
+defineConfig({
+  // @ts-expect-error the error rate needs its percent
+  routes: [{ path: '/a', upstream: 'http://a:1', circuitBreaker: { errorRate: { window: '10s' } } }],
+});
+
+defineConfig({
+  // @ts-expect-error a health check interval is a duration
+  routes: [{ path: '/a', upstream: 'http://a:1', healthCheck: { interval: 'often' } }],
+});

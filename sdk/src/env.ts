@@ -24,7 +24,9 @@ export class MissingEnvError extends Error {
  * });
  */
 export function env(name: string, fallback?: string): string {
-  const value = process.env[name];
+  // Read through globalThis, not Node's `process` type: plugins import this package too, and a
+  // plugin is type-checked without Node's globals (@isogate/sdk/sandbox).
+  const value = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env[name];
   if (value !== undefined && value !== '') return value;
   if (fallback !== undefined) return fallback;
   throw new MissingEnvError(name);

@@ -13,7 +13,15 @@ export type {
   HttpMethod,
   PluginInstanceConfig,
   RouteConfig,
+  RouteFields,
+  BackendConfig,
+  AggregateConfig,
+  ShapeConfig,
+  TlsConfig,
   RouteTimeouts,
+  CircuitBreakerConfig,
+  RetryConfig,
+  HealthCheckConfig,
   ServerConfig,
   ServerLimits,
   ServerTimeouts,
@@ -23,6 +31,7 @@ export type { RatelimitPluginOptions } from './builtins/ratelimit.ts';
 export type { LoggingPluginOptions } from './builtins/logging.ts';
 export type { MetricsPluginOptions } from './builtins/metrics.ts';
 export type { TracingPluginOptions } from './builtins/tracing.ts';
+export type { CacheKeyOptions, CachePluginOptions } from './builtins/cache.ts';
 export { env, MissingEnvError } from './env.ts';
 export { definePlugin, unavailable, usePlugin, SDK_VERSION } from './plugin.ts';
 export type {
@@ -43,6 +52,8 @@ export type {
   PluginLogger,
   PluginRequest,
   PluginResponse,
+  UsePluginOptions,
   UserPluginInstance,
+  UserPluginSettings,
 } from './plugin.ts';
 export type { SchemaInput, SchemaOutput, StandardIssue, StandardResult, StandardSchemaV1 } from './standard-schema.ts';

@@ -158,8 +158,22 @@ export interface PluginDefinition<Schema extends StandardSchemaV1 | undefined> {
   /** Package-style name, shown in logs and metrics. */
   name: string;
   version: string;
-  /** Standard Schema (zod, valibot, …) for the options; validated before the plugin serves. */
+  /**
+   * Standard Schema (zod, valibot, …) for the options; validated before the plugin serves. An
+   * option key the schema does not know (a typo like `headr`) is a load error naming
+   * `plugins.<instance>.options.headr`, whatever the library does with it (zod's default object
+   * drops it silently).
+   */
   options?: Schema;
+  /**
+   * Accept option keys the schema does not declare (default false): for a plugin that passes
+   * options through to something else. Keys the schema drops are then dropped silently, so
+   * declare the schema loose (zod's `z.looseObject`) to see them in `ctx.options`.
+   * @example
+   * definePlugin({ name: 'forward-settings', version: '1.0.0', options: z.looseObject({ header: z.string() }), allowUnknownOptions: true,
+   *   onRequest(req, ctx) { req.headers.set(ctx.options.header, JSON.stringify(ctx.options)); } });
+   */
+  allowUnknownOptions?: boolean;
   /** Ask for the request body (buffered up to `maxBodyBytes`) before `onRequest`. */
   requestBody?: BodyKind;
   /** Ask for the response body (buffered up to `maxBodyBytes`) before `onResponse`. */
@@ -265,7 +279,7 @@ declare const userPluginSource: unique symbol;
 /**
  * A plugin path or package name that went through {@link usePlugin} (so its options were type-checked).
  * @example
- * const source: UserPluginSource = usePlugin<typeof import('./plugins/add-header.ts')>('./plugins/add-header.ts', { name: 'x-a', value: '1' }).use;
+ * const source: UserPluginSource = usePlugin(() => import('./plugins/add-header.ts'), { name: 'x-a', value: '1' }).use;
  */
 export type UserPluginSource = string & { readonly [userPluginSource]: true };
 
@@ -286,10 +300,12 @@ export interface PluginFetchSettings {
 /**
  * A user plugin instance in `gateway.config.ts`; build it with {@link usePlugin}.
  * @example
- * const tag: UserPluginInstance = usePlugin<typeof import('./plugins/add-header.ts')>('./plugins/add-header.ts',
+ * const tag: UserPluginInstance = usePlugin(() => import('./plugins/add-header.ts'),
  *   { name: 'x-tag', value: 'v1' }, { failurePolicy: 'fail-open', limits: { wallMs: 200 } });
  */
 export interface UserPluginInstance {
+  /** A user plugin: `use` is loaded as a path or package, even one named like a built-in (`logging`). */
+  readonly kind: 'user';
   readonly use: UserPluginSource;
   readonly options?: unknown;
   readonly failurePolicy?: FailurePolicy;
@@ -297,24 +313,67 @@ export interface UserPluginInstance {
   readonly fetch?: PluginFetchSettings;
 }
 
+/**
+ * How a user plugin instance may run (see {@link usePlugin}).
+ * @example
+ * const settings: UserPluginSettings = { failurePolicy: 'fail-open', limits: { wallMs: 200 }, fetch: { allow: ['https://idp.example.com'] } };
+ */
+export interface UserPluginSettings {
+  failurePolicy?: FailurePolicy;
+  limits?: PluginLimits;
+  fetch?: PluginFetchSettings;
+}
+
 type DefaultExport<M> = M extends { default: infer P } ? P : M;
 type SchemaOfModule<M> = DefaultExport<M> extends Plugin<infer S> ? S : never;
 
 /**
- * Reference a plugin from `gateway.config.ts` with its options type-checked against the plugin's
- * schema. The type argument is a type-only import: the plugin's code never runs in the gateway
- * process (it is bundled and run in its own isolate).
+ * The options type {@link usePlugin} checks for a plugin module: its schema's input, or a message
+ * (a string literal type, which the compiler prints) saying what is missing.
+ * @example
+ * const options: UsePluginOptions<typeof import('./plugins/add-header.ts')> = { name: 'x-a', value: '1' };
+ */
+export type UsePluginOptions<Module> = unknown extends Module
+  ? "usePlugin cannot see the plugin's types: write usePlugin(() => import('./plugins/x.ts'), options), or name the module twice: usePlugin<typeof import('./plugins/x.ts')>('./plugins/x.ts', options)"
+  : [SchemaOfModule<Module>] extends [never]
+    ? 'usePlugin: this module is not a plugin (it needs `export default definePlugin({...})`)'
+    : OptionsInputOf<SchemaOfModule<Module>>;
+
+/**
+ * Reference a plugin from `gateway.config.ts`, with its options type-checked against the plugin's
+ * schema. Name the plugin once, as a function returning `import()` of its module (a path relative
+ * to the file that writes it, or an installed package): TypeScript reads the plugin's types from
+ * it, editors follow and rename it, and the gateway reads the path from the function's text. The
+ * function is never called: the plugin's code never runs in the gateway process; it is bundled and
+ * run in its own isolate. The result is marked `kind: 'user'`, so a package named like a built-in
+ * (`logging`) is loaded as that package.
+ *
+ * The older form names the module twice, as a type and as a path
+ * (`usePlugin<typeof import('./p.ts')>('./p.ts', options)`); `isogate check` reports the two when
+ * they differ. A string without the type argument is a type error that says so.
  * @example
  * plugins: {
- *   'add-header': usePlugin<typeof import('./plugins/add-header.ts')>('./plugins/add-header.ts', { name: 'x-a', value: '1' }),
+ *   'add-header': usePlugin(() => import('./plugins/add-header.ts'), { name: 'x-a', value: '1' }),
+ *   'request-id': usePlugin(() => import('isogate-plugin-request-id'), { echo: true }, { failurePolicy: 'fail-open' }),
  * }
  */
-export function usePlugin<Module>(
-  source: string,
-  options: OptionsInputOf<SchemaOfModule<Module>>,
-  settings: { failurePolicy?: FailurePolicy; limits?: PluginLimits; fetch?: PluginFetchSettings } = {},
-): UserPluginInstance {
-  return { use: source as UserPluginSource, options, ...settings };
+export function usePlugin<Module>(plugin: (() => Promise<Module>) | string, options: UsePluginOptions<Module>, settings: UserPluginSettings = {}): UserPluginInstance {
+  const use = typeof plugin === 'string' ? plugin : moduleSpecifier(plugin);
+  return { kind: 'user', use: use as UserPluginSource, options, ...settings };
+}
+
+/**
+ * The specifier in `() => import('./p.ts')`, read from the function's text, never by calling it.
+ * `isogate` bundles the config with esbuild, which leaves these imports in place with the path
+ * made absolute (runtime/src/config/load-config.ts), so a path is relative to the file that wrote it.
+ */
+function moduleSpecifier(load: () => Promise<unknown>): string {
+  const text = Function.prototype.toString.call(load);
+  const imports = [...text.matchAll(/\b(?:import|require)\s*\(\s*(["'`])([^"'`$]+)\1\s*\)/g)];
+  if (typeof load !== 'function' || load.length !== 0 || imports.length !== 1) {
+    throw new TypeError(`usePlugin: name the plugin as () => import('./plugins/x.ts') (one import of a literal path; it is never called), not ${text.length > 80 ? `${text.slice(0, 80)}…` : text}`);
+  }
+  return imports[0]![2]!;
 }
 
 /**

@@ -1,28 +1,40 @@
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import fs from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { pathToFileURL } from 'node:url';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { compose } from '../../runtime/src/chain/compose.ts';
+import { silentLogger, startGateway, type RunningGateway } from '../../runtime/src/index.ts';
 import type { GatewayRequest, GatewayResponse, Handler, HeaderMap } from '../../runtime/src/chain/types.ts';
 import { bundlePlugin } from '../../runtime/src/isolate/bundle-plugin.ts';
 import { createPluginMiddleware } from '../../runtime/src/isolate/plugin-middleware.ts';
 import { PluginHost, PluginOptionsError as HostOptionsError } from '../../runtime/src/isolate/plugin-host.ts';
 import { normalizePath as runtimeNormalizePath } from '../../runtime/src/router/normalize-path.ts';
 import { normalizePath } from './internal/normalize-path.ts';
-import { definePlugin, type Plugin } from './plugin.ts';
-import { HookResultError, PluginOptionsError, testPlugin, type RequestOutcome, type TestBody, type TestRequestInit, type TestResponseInit } from './testing.ts';
+import { definePlugin, type OptionsInputOf, type Plugin } from './plugin.ts';
+import type { StandardSchemaV1 } from './standard-schema.ts';
+import { streamOrBytes } from '../../runtime/src/proxy/upstream-body.ts';
+import { HookResultError, PluginOptionsError, testPlugin, type PluginTester, type RequestOutcome, type TestBody, type TestPluginSettings, type TestRequestInit, type TestResponseInit } from './testing.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const examples = path.join(root, 'examples/plugins');
 
+/**
+ * The harness's own logic (encoding, applying results) with plugins defined inline in this file,
+ * which can only run in Node. The contract suites below prove both modes agree with the gateway.
+ */
+function inNode<Schema extends StandardSchemaV1 | undefined>(plugin: Plugin<Schema>, options?: OptionsInputOf<Schema>, settings: TestPluginSettings = {}): Promise<PluginTester> {
+  return testPlugin(plugin, options, { ...settings, mode: 'node' });
+}
+
 describe('testPlugin: options', () => {
   it('validates options with the schema and reports every issue with its path', async () => {
-    const { default: addHeader } = await import(pathToFileURL(path.join(examples, 'add-header.ts')).href);
-    await assert.rejects(testPlugin(addHeader, { name: 7 } as never), (err: unknown) => {
+    await assert.rejects(testPlugin(path.join(examples, 'add-header.ts'), { name: 7 }), (err: unknown) => {
       assert.ok(err instanceof PluginOptionsError);
       assert.deepEqual(err.issues.map((i) => i.path.join('.')).sort(), ['name', 'value']);
       assert.match(err.message, /invalid options for plugin "add-header":\n {2}options\.name: /);
@@ -40,20 +52,20 @@ describe('testPlugin: options', () => {
         seen.push(ctx.options);
       },
     });
-    const t = await testPlugin(plugin, { when: new Date(0) as unknown as string });
+    const t = await inNode(plugin, { when: new Date(0) as unknown as string });
     await t.request();
     assert.deepEqual(seen, [{ when: '1970-01-01T00:00:00.000Z', list: ['a'] }]);
   });
 
   it('a plugin without a schema gets its options frozen', async () => {
     let frozen = false;
-    const t = await testPlugin(definePlugin({ name: 'plain', version: '1.0.0', onRequest: (_r, ctx) => void (frozen = Object.isFrozen(ctx.options)) }), {});
+    const t = await inNode(definePlugin({ name: 'plain', version: '1.0.0', onRequest: (_r, ctx) => void (frozen = Object.isFrozen(ctx.options)) }), {});
     await t.request();
     assert.equal(frozen, true);
   });
 
   it('refuses something that is not a defined plugin', async () => {
-    await assert.rejects(testPlugin({ name: 'x' } as unknown as Plugin), /export default definePlugin/);
+    await assert.rejects(inNode({ name: 'x' } as unknown as Plugin), /export default definePlugin/);
   });
 });
 
@@ -71,7 +83,7 @@ describe('testPlugin: request', () => {
   });
 
   it('headers are case-insensitive; append and getAll keep repeated fields', async () => {
-    const t = await testPlugin(headerPlugin);
+    const t = await inNode(headerPlugin);
     const out = await t.request({ headers: { 'X-Tenant': 'acme', Cookie: 'a=1', accept: ['text/html', 'application/json'] } });
     assert.ok(out.forwarded);
     assert.deepEqual(out.forwarded.headers, {
@@ -84,7 +96,7 @@ describe('testPlugin: request', () => {
   });
 
   it('forwards a changed path normalised and a changed query cleaned, like the gateway', async () => {
-    const t = await testPlugin(
+    const t = await inNode(
       definePlugin({
         name: 'rw',
         version: '1.0.0',
@@ -99,14 +111,14 @@ describe('testPlugin: request', () => {
   });
 
   it('a path the gateway would refuse, or a bad header, is a bad result', async () => {
-    const badPath = await testPlugin(definePlugin({ name: 'p', version: '1.0.0', onRequest: (req) => void (req.path = '/a/%2F') }));
+    const badPath = await inNode(definePlugin({ name: 'p', version: '1.0.0', onRequest: (req) => void (req.path = '/a/%2F') }));
     await assert.rejects(badPath.request(), (err: unknown) => err instanceof HookResultError && err.kind === 'bad-result' && /encoded slash/.test(err.message));
-    const badHeader = await testPlugin(definePlugin({ name: 'h', version: '1.0.0', onRequest: (req) => req.headers.set('x-a', 'a\r\nb') }));
+    const badHeader = await inNode(definePlugin({ name: 'h', version: '1.0.0', onRequest: (req) => req.headers.set('x-a', 'a\r\nb') }));
     await assert.rejects(badHeader.request(), (err: unknown) => err instanceof HookResultError && /invalid header "x-a"/.test(err.message));
   });
 
   it('state crosses as JSON: the caller’s object is untouched, non-JSON values are lost', async () => {
-    const t = await testPlugin(
+    const t = await inNode(
       definePlugin({
         name: 'st',
         version: '1.0.0',
@@ -125,7 +137,7 @@ describe('testPlugin: request', () => {
   });
 
   it('params are frozen, as in the isolate', async () => {
-    const t = await testPlugin(
+    const t = await inNode(
       definePlugin({
         name: 'fr',
         version: '1.0.0',
@@ -149,7 +161,7 @@ describe('testPlugin: request', () => {
         if (mode === 'falsy') return 0 as unknown as undefined;
       },
     });
-    const t = await testPlugin(plugin);
+    const t = await inNode(plugin);
     const json = await t.request({ headers: { 'x-mode': 'json' } });
     assert.equal(json.forwarded, undefined);
     assert.deepEqual(json.response, {
@@ -166,7 +178,7 @@ describe('testPlugin: request', () => {
   });
 
   it('collects logs, with fields only when given', async () => {
-    const t = await testPlugin(
+    const t = await inNode(
       definePlugin({
         name: 'log',
         version: '1.0.0',
@@ -193,14 +205,14 @@ describe('testPlugin: request', () => {
         req.headers.set('x-async', 'yes');
       },
     });
-    const t = await testPlugin(plugin, {}, { wallMs: 100 });
+    const t = await inNode(plugin, {}, { wallMs: 100 });
     assert.equal((await t.request()).forwarded?.headers['x-async'], 'yes');
     await assert.rejects(t.request({ headers: { 'x-mode': 'slow' } }), (err: unknown) => err instanceof HookResultError && err.kind === 'deadline');
     await assert.rejects(t.request({ headers: { 'x-mode': 'throw' } }), /^Error: boom$/);
   });
 
   it('without onRequest, the request goes through unchanged', async () => {
-    const t = await testPlugin(definePlugin({ name: 'none', version: '1.0.0' }));
+    const t = await inNode(definePlugin({ name: 'none', version: '1.0.0' }));
     assert.deepEqual(await t.request({ path: '/a//b', query: '?x', headers: { A: '1' }, state: { k: 1 } }), {
       forwarded: { path: '/a/b', query: 'x', headers: { a: '1' } },
       state: { k: 1 },
@@ -211,12 +223,11 @@ describe('testPlugin: request', () => {
 
 describe('testPlugin: response', () => {
   it('runs onResponse: status within 200–599 and header changes apply, other statuses are ignored', async () => {
-    const { default: addHeader } = await import(pathToFileURL(path.join(examples, 'add-header.ts')).href);
-    const t = await testPlugin(addHeader, { name: 'x-a', value: '1', strip: ['Server'] });
+    const t = await testPlugin(() => import('../../examples/plugins/add-header.ts'), { name: 'x-a', value: '1', strip: ['Server'] });
     const out = await t.response({ status: 201, headers: { Server: 'nginx', 'Set-Cookie': ['a=1', 'b=2'] } });
     assert.deepEqual(out, { status: 201, headers: { 'set-cookie': ['a=1', 'b=2'] }, state: {}, logs: [] });
 
-    const statuses = await testPlugin(
+    const statuses = await inNode(
       definePlugin({
         name: 'st',
         version: '1.0.0',
@@ -300,6 +311,15 @@ export default definePlugin({
         return 0 as unknown as undefined;
       case 'throw':
         throw new Error('boom');
+      case 'bigint':
+        // Does not survive the JSON crossing: the gateway fails the hook.
+        return { status: 200, body: { n: 10n } };
+      case 'cyclic': {
+        const loop: Record<string, unknown> = {};
+        loop['self'] = loop;
+        ctx.state['loop'] = loop;
+        return;
+      }
     }
   },
   onResponse(res, req, ctx) {
@@ -329,7 +349,7 @@ interface Observed {
    * 502 for bodies), or status + headers + body (base64, null for none).
    */
   client: 'failed' | `gateway ${number}` | { status: number; headers: HeaderMap; body: string | null };
-  logs: { level: string; message: string; fields?: unknown }[];
+  logs: { level: string; message: string; fields?: unknown; source?: string }[];
 }
 
 const UPSTREAM: TestResponseInit = { status: 200, headers: { server: 'upstream/1', 'set-cookie': ['a=1', 'b=2'], 'content-type': 'text/plain' }, body: 'ok' };
@@ -342,7 +362,8 @@ function bytesOf(body: TestBody | undefined): Buffer | null {
   return Buffer.from(JSON.stringify(body));
 }
 
-async function readAll(body: GatewayRequest['body'] | GatewayResponse['body']): Promise<Buffer | null> {
+async function readAll(given: GatewayRequest['body'] | GatewayResponse['body']): Promise<Buffer | null> {
+  const body = streamOrBytes({ body: given });
   if (body === null) return null;
   if (typeof body === 'string') return Buffer.from(body);
   if (!(body instanceof Readable)) return Buffer.from(body);
@@ -362,6 +383,7 @@ function capturingLogger(entries: Observed['logs']): Logger {
     if ('hook' in obj) return; // the gateway's own failure line
     const entry: Observed['logs'][number] = { level, message };
     if (obj['fields'] !== null && obj['fields'] !== undefined) entry.fields = obj['fields'];
+    if (typeof obj['source'] === 'string') entry.source = obj['source'];
     entries.push(entry);
   };
   const logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), child: () => logger };
@@ -423,10 +445,14 @@ async function throughHarness(t: Awaited<ReturnType<typeof testPlugin>>, init: T
   }
 }
 
-describe('contract: the harness runs a plugin like the gateway', () => {
+// Both modes of the harness against the gateway: 'sandbox' (the default, the runtime's isolate)
+// and 'node' (the hook runtime in this process).
+const MODES = ['sandbox', 'node'] as const;
+
+for (const mode of MODES) describe(`contract (${mode}): the harness runs a plugin like the gateway`, () => {
   let dir: string;
   let host: PluginHost;
-  let harness: Awaited<ReturnType<typeof testPlugin>>;
+  let harness: PluginTester;
   let file: string;
   const limits = { memoryMb: 32, cpuMs: 200, wallMs: 1_000 };
 
@@ -435,8 +461,8 @@ describe('contract: the harness runs a plugin like the gateway', () => {
     file = path.join(dir, 'contract-plugin.ts');
     await fs.writeFile(file, fixture);
     host = await PluginHost.create('contract', await bundlePlugin(file), { tag: 'T' }, limits, capturingLogger([]));
-    const { default: plugin } = (await import(pathToFileURL(file).href)) as { default: Plugin };
-    harness = await testPlugin(plugin, { tag: 'T' } as never);
+    harness = await testPlugin(file, { tag: 'T' }, { mode, limits });
+    assert.equal(harness.mode, mode);
   });
   after(async () => {
     host?.dispose();
@@ -444,7 +470,6 @@ describe('contract: the harness runs a plugin like the gateway', () => {
   });
 
   it('rejects the same options with the same issues', async () => {
-    const { default: plugin } = (await import(pathToFileURL(file).href)) as { default: Plugin };
     const bad = { tag: '', weight: 1.5, extra: true };
     let hostIssues: unknown;
     await assert.rejects(PluginHost.create('contract', await bundlePlugin(file), bad, limits, capturingLogger([])), (err: unknown) => {
@@ -452,9 +477,10 @@ describe('contract: the harness runs a plugin like the gateway', () => {
       hostIssues = err.issues;
       return true;
     });
-    await assert.rejects(testPlugin(plugin, bad as never), (err: unknown) => {
+    await assert.rejects(testPlugin(file, bad, { mode }), (err: unknown) => {
       assert.ok(err instanceof PluginOptionsError);
       assert.deepEqual(err.issues, hostIssues);
+      assert.match(err.message, /^invalid options for plugin "contract":/);
       return true;
     });
   });
@@ -481,6 +507,8 @@ describe('contract: the harness runs a plugin like the gateway', () => {
     'res-headers': {},
     'res-bad-header': {},
     'res-throw': {},
+    bigint: {},
+    cyclic: {},
   };
   for (const [name, extra] of Object.entries(cases)) {
     it(`case "${name}"`, async () => {
@@ -530,11 +558,11 @@ export default definePlugin({
 });
 `;
 
-describe('contract: bodies go through the harness like through the gateway', () => {
+for (const mode of MODES) describe(`contract (${mode}): bodies go through the harness like through the gateway`, () => {
   const kinds = ['text', 'json', 'bytes'] as const;
   let dir: string;
   const hosts = new Map<string, PluginHost>();
-  const harnesses = new Map<string, Awaited<ReturnType<typeof testPlugin>>>();
+  const harnesses = new Map<string, PluginTester>();
   const limits = { memoryMb: 32, cpuMs: 200, wallMs: 1_000 };
 
   before(async () => {
@@ -543,7 +571,7 @@ describe('contract: bodies go through the harness like through the gateway', () 
       const file = path.join(dir, `contract-${kind}.ts`);
       await fs.writeFile(file, bodyFixture(kind));
       hosts.set(kind, await PluginHost.create(`contract-${kind}`, await bundlePlugin(file), {}, limits, capturingLogger([])));
-      harnesses.set(kind, await testPlugin(((await import(pathToFileURL(file).href)) as { default: Plugin }).default));
+      harnesses.set(kind, await testPlugin(file, {}, { mode, limits }));
     }
   });
   after(async () => {
@@ -630,7 +658,7 @@ describe('contract: bodies go through the harness like through the gateway', () 
   });
 
   it('a plugin that declares no body still forwards the body it never sees', async () => {
-    const t = await testPlugin(definePlugin({ name: 'nb', version: '1.0.0', onRequest: (req) => req.headers.set('x-body', String(req.body)) }));
+    const t = await inNode(definePlugin({ name: 'nb', version: '1.0.0', onRequest: (req) => req.headers.set('x-body', String(req.body)) }));
     const out = await t.request({ body: 'kept', headers: { 'content-length': '4' } });
     assert.deepEqual(out.forwarded, { path: '/', query: '', headers: { 'content-length': '4', 'x-body': 'undefined' }, body: new TextEncoder().encode('kept'), text: 'kept' });
   });
@@ -650,7 +678,7 @@ describe('testPlugin: verifier', () => {
   });
 
   it('runs the verifier as the gateway does: claims, null and a throw are answers; a non-object is a bug', async () => {
-    const t = await testPlugin(verifierPlugin);
+    const t = await inNode(verifierPlugin);
     assert.deepEqual(await t.verify('good'), { claims: { sub: 'u1' }, logs: [] });
     const rejected = await t.verify('nope');
     assert.equal(rejected.claims, null);
@@ -660,7 +688,7 @@ describe('testPlugin: verifier', () => {
   });
 
   it('refuses to verify with a plugin that has no verifier', async () => {
-    const t = await testPlugin(definePlugin({ name: 'none', version: '1.0.0', onRequest() {} }));
+    const t = await inNode(definePlugin({ name: 'none', version: '1.0.0', onRequest() {} }));
     await assert.rejects(t.verify('x'), /has no verifier hook/);
   });
 });
@@ -678,7 +706,7 @@ describe('testPlugin: ctx.fetch', () => {
 
   it('answers from the fake the test supplies, and a throw reaches the plugin as a rejected fetch', async () => {
     const calls: [string, unknown][] = [];
-    const t = await testPlugin(introspect, undefined, {
+    const t = await inNode(introspect, undefined, {
       fetch: (url, init) => {
         calls.push([url, init]);
         if (init.body === 'token=down') throw new Error('connect ECONNREFUSED');
@@ -694,8 +722,284 @@ describe('testPlugin: ctx.fetch', () => {
 
   it('is undefined without a fake, as in the gateway without an allow-list', async () => {
     const probe = definePlugin({ name: 'probe', version: '1.0.0', onRequest(req, ctx) { req.headers.set('x-has-fetch', String(ctx.fetch !== undefined)); } });
-    const t = await testPlugin(probe);
+    const t = await inNode(probe);
     const out = await t.request();
     assert.equal(out.forwarded?.headers['x-has-fetch'], 'false');
   });
+});
+
+// The sandbox's globals (URL, TextEncoder/TextDecoder, atob/btoa, structuredClone, crypto, console),
+// through the harness and through the gateway. `console` goes to the request's log in the sandbox
+// and to the test's stdout in Node: the one case only the sandbox mode can agree on.
+const globalsFixture = `import { definePlugin } from '@isogate/sdk';
+import { z } from 'zod';
+const hex = (buf: ArrayBuffer) => Array.from(new Uint8Array(buf), (b) => b.toString(16).padStart(2, '0')).join('');
+export default definePlugin({
+  name: 'globals',
+  version: '1.0.0',
+  options: z.object({ secret: z.string().min(1) }),
+  async onRequest(req, ctx) {
+    switch (req.headers.get('x-case')) {
+      case 'url': {
+        const target = new URL(req.path + '?' + req.query, 'https://shop.example');
+        target.searchParams.set('from', 'gateway é');
+        target.searchParams.delete('drop');
+        req.path = '/moved' + target.pathname;
+        req.query = target.searchParams.toString();
+        req.headers.set('x-origin', target.origin);
+        return;
+      }
+      case 'redirect': {
+        const to = new URL('/login', 'https://auth.example');
+        to.searchParams.set('next', req.path + '?' + req.query);
+        return { status: 302, headers: { location: to.href } };
+      }
+      case 'encode': {
+        const bytes = new TextEncoder().encode(req.headers.get('x-text') ?? '');
+        req.headers.set('x-bytes', Array.from(bytes).join(','));
+        req.headers.set('x-b64', btoa(String.fromCharCode(...bytes)));
+        req.headers.set('x-round-trip', new TextDecoder().decode(bytes));
+        req.headers.set('x-atob', atob('aXNvZ2F0ZQ=='));
+        return;
+      }
+      case 'hmac': {
+        const enc = new TextEncoder();
+        const key = await crypto.subtle.importKey('raw', enc.encode(ctx.options.secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
+        const payload = enc.encode(req.headers.get('x-payload') ?? '');
+        const signature = hex(await crypto.subtle.sign('HMAC', key, payload));
+        if (signature !== req.headers.get('x-signature')) return { status: 401, body: { error: 'bad signature' } };
+        req.headers.set('x-verified', String(await crypto.subtle.verify('HMAC', key, await crypto.subtle.sign('HMAC', key, payload), payload)));
+        req.headers.set('x-digest', hex(await crypto.subtle.digest('SHA-256', payload)));
+        return;
+      }
+      case 'random': {
+        const id = crypto.randomUUID();
+        const bytes = crypto.getRandomValues(new Uint8Array(8));
+        req.headers.set('x-random', String(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(id) && bytes.length === 8));
+        return;
+      }
+      case 'clone': {
+        const original = { list: [1, { deep: true }], when: new Date(0) };
+        const copy = structuredClone(original);
+        ctx.state['clone'] = { equal: JSON.stringify(copy) === JSON.stringify(original), same: copy === original, date: copy.when instanceof Date };
+        return;
+      }
+      case 'console':
+        console.log('hello from console', 42);
+        console.warn('careful');
+        return;
+    }
+  },
+});
+`;
+
+const SECRET = 'webhook-s3cret';
+const payload = '{"event":"paid","id":7}';
+const signature = createHmac('sha256', SECRET).update(payload).digest('hex');
+const globalCases: Record<string, TestRequestInit & { only?: 'sandbox' }> = {
+  url: { path: '/cart/items', query: 'drop=1&keep=2' },
+  redirect: { path: '/orders/7', query: 'tab=2' },
+  encode: { headers: { 'x-text': 'héllo ✓' } },
+  'hmac-good': { headers: { 'x-case': 'hmac', 'x-payload': payload, 'x-signature': signature } },
+  'hmac-bad': { headers: { 'x-case': 'hmac', 'x-payload': payload, 'x-signature': '00'.repeat(32) } },
+  random: {},
+  clone: {},
+  console: { only: 'sandbox' },
+};
+
+for (const mode of MODES) describe(`contract (${mode}): the sandbox's globals, through the harness like through the gateway`, () => {
+  let dir: string;
+  let host: PluginHost;
+  let harness: PluginTester;
+  const limits = { memoryMb: 64, cpuMs: 200, wallMs: 1_000 };
+
+  before(async () => {
+    dir = await fs.mkdtemp(path.join(import.meta.dirname, '..', '.tmp-contract-globals-'));
+    const file = path.join(dir, 'globals.ts');
+    await fs.writeFile(file, globalsFixture);
+    host = await PluginHost.create('globals', await bundlePlugin(file), { secret: SECRET }, limits, capturingLogger([]));
+    harness = await testPlugin(file, { secret: SECRET }, { mode, limits });
+  });
+  after(async () => {
+    host?.dispose();
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  for (const [name, { only, ...init }] of Object.entries(globalCases)) {
+    if (only && only !== mode) continue;
+    it(`case "${name}"`, async () => {
+      const request: TestRequestInit = { path: '/p', ...init, headers: { 'x-case': name, ...init.headers } };
+      const gateway = await throughGateway(host, request);
+      const tested = await throughHarness(harness, request);
+      assert.deepEqual(tested, gateway);
+      if (name === 'hmac-good') assert.equal(tested.forwarded?.headers['x-verified'], 'true');
+      if (name === 'hmac-bad') assert.equal((tested.client as { status: number }).status, 401);
+      if (name === 'console') {
+        const line = (text: string) => globalsFixture.split('\n').findIndex((l) => l.includes(text)) + 1;
+        assert.deepEqual(tested.logs.map((l) => [l.level, l.message, path.basename(String(l.source))]), [
+          ['info', 'hello from console 42', `globals.ts:${line('console.log(')}:17`],
+          ['warn', 'careful', `globals.ts:${line('console.warn(')}:17`],
+        ]);
+      }
+    });
+  }
+});
+
+// The same fixtures through testPlugin (the sandbox, its default) and through a real gateway
+// started from a config file, over sockets: a real client, the gateway's HTTP handling, a real
+// upstream. Compared: what reaches the upstream and what the client gets, for every header the
+// harness reports or the request carried.
+const socketFixture = `import { definePlugin } from '@isogate/sdk';
+import { z } from 'zod';
+export default definePlugin({
+  name: 'socket-contract',
+  version: '1.0.0',
+  options: z.object({ tag: z.string() }),
+  onRequest(req, ctx) {
+    const c = req.headers.get('x-case');
+    ctx.state['seen'] = c;
+    switch (c) {
+      case 'headers':
+        req.headers.set('x-tenant-seen', req.headers.get('X-Tenant') ?? 'none');
+        req.headers.append('x-multi', 'a');
+        req.headers.append('x-multi', 'b');
+        req.headers.delete('x-secret');
+        req.headers.set('x-tag', ctx.options.tag);
+        return;
+      case 'path':
+        req.path = '/v2//' + req.params['id'] + '/./x/../items/';
+        req.query = '?a=1 b#c';
+        return;
+      case 'direct':
+        return { status: 403, headers: { 'x-reason': 'nope' }, body: { error: 'forbidden', at: new Date(0) } };
+      case 'bad-status':
+        return { status: 199 };
+      case 'throw':
+        throw new Error('boom');
+      case 'bigint':
+        return { status: 200, body: { n: 10n } };
+      case 'spin': {
+        // Well past cpuMs: stopped by the watchdog in both.
+        const until = Date.now() + 3_000;
+        while (Date.now() < until) {}
+        return;
+      }
+    }
+  },
+  onResponse(res, req, ctx) {
+    const c = req.headers.get('x-case');
+    res.headers.set('x-state', JSON.stringify(ctx.state));
+    if (c === 'res-status') res.status = 418;
+    if (c === 'res-headers') {
+      res.headers.delete('server');
+      res.headers.append('set-cookie', 'c=3');
+    }
+  },
+});
+`;
+
+describe('contract over sockets: testPlugin (sandbox) agrees with a real gateway', () => {
+  let dir: string;
+  let upstream: http.Server;
+  let gateway: RunningGateway;
+  let harness: PluginTester;
+  let upstreamSaw: { path: string; headers: Record<string, string | string[]> } | null = null;
+  const lastUpstreamRequest = () => upstreamSaw;
+  const limits = { memoryMb: 64, cpuMs: 50, wallMs: 1_000 };
+  const files: Record<string, string> = {};
+
+  before(async () => {
+    upstream = http.createServer((req, res) => {
+      upstreamSaw = { path: req.url ?? '', headers: distinct(req.headersDistinct) };
+      res.writeHead(200, { 'content-type': 'text/plain', server: 'upstream/1', 'set-cookie': ['a=1', 'b=2'] });
+      res.end('ok');
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+    dir = await fs.mkdtemp(path.join(import.meta.dirname, '..', '.tmp-contract-socket-'));
+    files['plugin'] = path.join(dir, 'socket-contract.ts');
+    await fs.writeFile(files['plugin'], socketFixture);
+    await fs.writeFile(
+      path.join(dir, 'gateway.config.ts'),
+      `import { defineConfig, usePlugin } from '@isogate/sdk';
+export default defineConfig({
+  plugins: { sc: usePlugin(() => import('./socket-contract.ts'), { tag: 'T' }, { limits: ${JSON.stringify(limits)} }) },
+  routes: [{ path: '/orders/:id', upstream: ${JSON.stringify(upstreamUrl)}, middleware: ['sc'] }],
+});
+`,
+    );
+    gateway = await startGateway({ configPath: path.join(dir, 'gateway.config.ts'), port: 0, host: '127.0.0.1', logger: silentLogger() });
+    harness = await testPlugin(files['plugin'], { tag: 'T' }, { limits });
+  });
+  after(async () => {
+    await gateway?.stop();
+    upstream?.closeAllConnections();
+    upstream?.close();
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  /** Node's distinct header lists, a single value as a string (the harness's shape). */
+  function distinct(headers: Record<string, string[] | undefined>): Record<string, string | string[]> {
+    const out: Record<string, string | string[]> = {};
+    for (const [k, v] of Object.entries(headers)) if (v !== undefined) out[k] = v.length === 1 ? v[0]! : v;
+    return out;
+  }
+  function pick(headers: Record<string, string | string[]>, names: Iterable<string>): Record<string, string | string[]> {
+    const out: Record<string, string | string[]> = {};
+    for (const name of names) if (headers[name] !== undefined) out[name] = headers[name]!;
+    return out;
+  }
+
+  function send(init: TestRequestInit): Promise<{ status: number; headers: Record<string, string | string[]>; body: string }> {
+    return new Promise((resolve, reject) => {
+      const target = new URL(`${gateway.url}${init.path}${init.query ? `?${init.query}` : ''}`);
+      const req = http.request(target, { method: init.method, headers: init.headers as http.OutgoingHttpHeaders, agent: false }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode!, headers: distinct(res.headersDistinct), body: Buffer.concat(chunks).toString('base64') }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  const base: TestRequestInit = { method: 'GET', path: '/orders/7', query: 'x=1', params: { id: '7' }, clientIp: '127.0.0.1', routeName: '/orders/:id' };
+  const cases: Record<string, TestRequestInit> = {
+    plain: {},
+    headers: { headers: { 'x-tenant': 'acme', 'x-secret': 'hidden' } },
+    path: {},
+    direct: {},
+    'bad-status': {},
+    throw: {},
+    bigint: {},
+    spin: {},
+    'res-status': {},
+    'res-headers': {},
+  };
+  for (const [name, extra] of Object.entries(cases)) {
+    it(`case "${name}"`, async () => {
+      const init: TestRequestInit = { ...base, ...extra, headers: { 'x-case': name, ...extra.headers } };
+      const tested = await throughHarness(harness, init, { status: 200, headers: { 'content-type': 'text/plain', server: 'upstream/1', 'set-cookie': ['a=1', 'b=2'] }, body: 'ok' });
+      upstreamSaw = null;
+      const res = await send(init);
+      // Read back through a function: TypeScript narrowed the variable to null at the assignment above.
+      const saw = lastUpstreamRequest();
+      if (tested.client === 'failed') {
+        assert.equal(res.status, 500, `${name}: the harness failed the hook, the gateway answered ${res.status}`);
+        assert.match(Buffer.from(res.body, 'base64').toString(), /ISOGATE_ERR_PLUGIN_FAILED/);
+      } else {
+        assert.ok(typeof tested.client === 'object');
+        assert.equal(res.status, tested.client.status);
+        assert.deepEqual(pick(res.headers, Object.keys(tested.client.headers)), tested.client.headers);
+        assert.equal(res.body, tested.client.body ?? '');
+      }
+      if (tested.forwarded === null) assert.equal(saw, null, `${name}: the harness says nothing went upstream`);
+      else {
+        assert.ok(saw);
+        const names = new Set([...Object.keys(tested.forwarded.headers), ...Object.keys(init.headers ?? {})]);
+        assert.deepEqual(pick(saw.headers, names), tested.forwarded.headers);
+        assert.equal(saw.path, `${tested.forwarded.path}${tested.forwarded.query ? `?${tested.forwarded.query}` : ''}`);
+      }
+    });
+  }
 });

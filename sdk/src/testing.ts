@@ -1,15 +1,25 @@
+/// <reference lib="esnext.disposable" preserve="true" />
+// (above) PluginTester is AsyncDisposable (`await using`): its declarations need the lib that defines Symbol.asyncDispose, whatever lib the consumer compiles with.
 /**
- * `@isogate/sdk/testing`: unit-test a plugin without a gateway.
+ * `@isogate/sdk/testing`: unit-test a plugin without a gateway, in the gateway's sandbox.
  *
- * Hooks run the way the gateway runs them: options are validated by the plugin's schema after a
- * JSON round trip, each hook call gets a fresh request object built from JSON (so state and
- * direct responses lose whatever JSON cannot carry), and the result is checked and applied with
- * the gateway's rules (header names and values, path normalisation, direct response status
- * 200–599). The code next to the plugin is the same hook runtime the gateway's isolate runs.
+ * `testPlugin(() => import('./index.ts'), options)` bundles the plugin with the gateway's bundler
+ * and runs it in a V8 isolate with the gateway's prelude, globals and limits (memory, CPU time,
+ * wall-clock deadline): a plugin whose test passes cannot then fail in the gateway for a missing
+ * global, a Node built-in, a limit or something that does not survive the JSON crossing. Options
+ * are validated by the plugin's schema in the isolate; each hook call sends the gateway's message
+ * and its result is checked and applied with the gateway's rules (header names and values, path
+ * normalisation, direct response status 200–599).
  *
- * What it cannot reproduce: the isolate itself. Plugin code here runs in Node, so a plugin that
- * uses `process`, `fetch`, `crypto` or Node modules passes here and fails to build or run in the
- * gateway; the CPU and memory limits are not enforced (the wall-clock deadline is).
+ * The isolate comes from the runtime package, `isogate` (it has isolated-vm and esbuild): install
+ * it as a devDependency next to this SDK. The SDK loads it only when a test runs and never falls
+ * back to Node silently: without it, `testPlugin` throws a {@link PluginLoadError} that says what
+ * to install.
+ *
+ * `{ mode: 'node' }` runs the same hook runtime in the test's own process instead, for debugging
+ * (a debugger, a hook's real exception and stack): no isolate, Node's globals, no CPU or memory
+ * limit (the wall-clock deadline still applies). `isogate plugin verify` runs every test in the
+ * sandbox whatever its mode says.
  *
  * Bodies follow the plugin's `requestBody` / `responseBody` declaration as in the gateway: a
  * declared body is handed to the hook (a string for 'text', the parsed value for 'json', a
@@ -33,10 +43,16 @@ import {
   responseFragment,
   type HookOutput,
 } from './internal/hook-wire.ts';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { getCallSites } from 'node:util';
+import { after } from 'node:test';
 import { createHookRuntime, type HookRuntime } from './internal/hook-runtime.ts';
 import { normalizePath } from './internal/normalize-path.ts';
 import { SDK_VERSION } from './plugin.ts';
-import type { OptionsInputOf, Plugin, PluginFetchInit } from './plugin.ts';
+import type { OptionsInputOf, Plugin, PluginFetchInit, PluginLimits, UsePluginOptions } from './plugin.ts';
 import type { StandardSchemaV1 } from './standard-schema.ts';
 
 /**
@@ -115,6 +131,8 @@ export interface TestLogEntry {
   level: 'debug' | 'info' | 'warn' | 'error';
   message: string;
   fields?: unknown;
+  /** Where a `console` line was written (the plugin's `file:line:column`, in the sandbox); `ctx.log` lines have none. */
+  source?: string;
 }
 
 /**
@@ -181,20 +199,40 @@ export interface ResponseOutcome extends OutcomeBase {
 
 /**
  * The harness around one plugin instance. Module-level state of the plugin persists between
- * calls, as in one gateway isolate.
+ * calls, as in one gateway isolate (which is replaced, state and all, after a CPU, memory or
+ * deadline failure, as in the gateway).
+ *
+ * Under `node:test` the isolate is disposed when the test (or suite) that created it ends; elsewhere
+ * call `dispose()`, or create it with `await using`.
  * @example
- * const t = await testPlugin(plugin, { header: 'x-request-id' });
+ * await using t = await testPlugin(() => import('./index.ts'), { header: 'x-request-id' });
  * const out = await t.request({ headers: { 'x-request-id': 'given' } });
  */
-export interface PluginTester<Schema extends StandardSchemaV1 | undefined> {
-  readonly plugin: Plugin<Schema>;
+export interface PluginTester {
+  /** The plugin's name, from its definition. */
+  readonly name: string;
+  /** Where its hooks run: the gateway's sandbox (default) or, for debugging, Node. */
+  readonly mode: TestMode;
+  /** The file that was bundled into the isolate (absent in `'node'` mode with a plugin object). */
+  readonly entry: string | undefined;
   /** Run `onRequest` (when the plugin has one). */
   request(init?: TestRequestInit): Promise<RequestOutcome>;
   /** Run `onResponse` (when the plugin has one) for `req` (the request as it went upstream). */
   response(res?: TestResponseInit, req?: TestRequestInit): Promise<ResponseOutcome>;
   /** Run the `verifier` hook on a token, as the auth built-in would. */
   verify(token: string): Promise<VerifyOutcome>;
+  /** Dispose the isolate (idempotent). Calls after it reject. */
+  dispose(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
 }
+
+/**
+ * Where {@link testPlugin} runs the hooks: `'sandbox'` (default), the gateway's isolate with its
+ * bundle, globals and limits; `'node'`, the test's own process, for debugging only.
+ * @example
+ * const t = await testPlugin(() => import('./index.ts'), {}, { mode: 'node' });
+ */
+export type TestMode = 'sandbox' | 'node';
 
 /**
  * What `verifier` decided: the claims (accepted), or null with the reason (rejected).
@@ -210,11 +248,24 @@ export interface VerifyOutcome {
 /**
  * Settings for {@link testPlugin}.
  * @example
- * await testPlugin(plugin, {}, { wallMs: 200 });
+ * await testPlugin(() => import('./index.ts'), {}, { limits: { cpuMs: 20, wallMs: 200 } });
  */
 export interface TestPluginSettings {
-  /** Wall-clock deadline of an async hook, as in the gateway (default 1000 ms). */
+  /** Where the hooks run (default `'sandbox'`). `isogate plugin verify` forces `'sandbox'`. */
+  mode?: TestMode;
+  /**
+   * The instance's limits, as in `usePlugin(..., { limits })`; the gateway's defaults otherwise
+   * (64 MB, 50 ms of CPU per synchronous run, 1000 ms wall-clock per hook). In `'node'` mode only
+   * `wallMs` applies.
+   */
+  limits?: PluginLimits;
+  /** Wall-clock deadline of a hook; the same as `limits.wallMs`. */
   wallMs?: number;
+  /**
+   * The file a relative plugin path is written in (`import.meta.url`). Default: the file that
+   * calls `testPlugin`, which is right unless the `() => import(...)` was written in another file.
+   */
+  from?: string | URL;
   /**
    * What `ctx.fetch` answers in this test (without it `ctx.fetch` is undefined, as in the gateway
    * when the config allows no origins). Throw to simulate a network failure: the plugin sees the
@@ -257,7 +308,7 @@ function harnessFetch(fake: NonNullable<TestPluginSettings['fetch']>): (url: str
  */
 export class PluginOptionsError extends Error {
   readonly issues: readonly { path: string[]; message: string }[];
-  constructor(plugin: string, issues: { path: string[]; message: string }[]) {
+  constructor(plugin: string, issues: readonly { path: string[]; message: string }[]) {
     super(`invalid options for plugin "${plugin}":\n${issues.map((i) => `  ${['options', ...i.path].join('.')}: ${i.message}`).join('\n')}`);
     this.name = 'PluginOptionsError';
     this.issues = issues;
@@ -265,20 +316,53 @@ export class PluginOptionsError extends Error {
 }
 
 /**
- * A hook produced something the gateway refuses (`bad-result`: a bad direct response status, an
- * invalid header or path) or missed its deadline (`deadline`). The gateway answers such a
- * request with a coded 500 (fail-closed) or skips the hook (fail-open).
+ * How a hook call failed, with the gateway's names: `throw` (the hook threw; in `'node'` mode the
+ * hook's own error reaches the test instead), `timeout` (it used its `cpuMs`), `memory` (its
+ * isolate ran out of `memoryMb`), `deadline` (it did not settle within `wallMs`), `bad-result`
+ * (something the gateway refuses: a bad direct response status, an invalid header or path, a
+ * result that does not survive the crossing), `unavailable` (a verifier could not decide).
+ * @example
+ * const kind: HookFailureKind = 'timeout';
+ */
+export type HookFailureKind = 'throw' | 'timeout' | 'memory' | 'deadline' | 'bad-result' | 'unavailable';
+
+/**
+ * A hook failed the way it would fail in the gateway, which answers such a request with a coded
+ * 500 (fail-closed) or skips the hook (fail-open); a verifier's `unavailable` is a 503.
  * @example
  * await assert.rejects(t.request({ headers: { 'x-mode': 'bad' } }), (err) => err instanceof HookResultError && err.kind === 'bad-result');
  */
 export class HookResultError extends Error {
-  readonly kind: 'bad-result' | 'deadline' | 'unavailable';
+  readonly kind: HookFailureKind;
+  /** Where in the plugin's source it failed (`file:line:column`), when the isolate's stack says so. */
+  location: string | null = null;
   /** What the hook logged before its result was refused (the gateway logs those too). */
   logs: TestLogEntry[] = [];
-  constructor(kind: 'bad-result' | 'deadline' | 'unavailable', message: string) {
+  constructor(kind: HookFailureKind, message: string) {
     super(message);
     this.name = 'HookResultError';
     this.kind = kind;
+  }
+}
+
+/**
+ * Why {@link testPlugin} could not load the plugin, as the gateway would refuse it at start:
+ * `build` (bundling failed: a Node built-in, a missing file or package), `load` (its top-level
+ * code threw in the isolate), `sdk` (built for another SDK, or a peer range this SDK does not
+ * satisfy), `sandbox-unavailable` (the `isogate` package, which runs the sandbox, is not installed
+ * or does not match this SDK), `source` (the plugin's path could not be worked out).
+ * @example
+ * await assert.rejects(testPlugin(() => import('./uses-fs.ts')), (err) => err instanceof PluginLoadError && err.kind === 'build');
+ */
+export class PluginLoadError extends Error {
+  readonly kind: 'build' | 'load' | 'sdk' | 'sandbox-unavailable' | 'source';
+  /** `file:line:column` in the plugin's source, when known. */
+  readonly location: string | null;
+  constructor(kind: PluginLoadError['kind'], message: string, location: string | null = null) {
+    super(message);
+    this.name = 'PluginLoadError';
+    this.kind = kind;
+    this.location = location;
   }
 }
 
@@ -304,9 +388,10 @@ function directResponse(r: NonNullable<HookOutput['r']>): TestDirectResponse {
 }
 
 function logEntries(out: HookOutput): TestLogEntry[] {
-  return (out.l ?? []).map(([level, message, fields]) => {
+  return (out.l ?? []).map(([level, message, fields, source]) => {
     const entry: TestLogEntry = { level: level === 'debug' || level === 'info' || level === 'warn' || level === 'error' ? level : 'info', message };
     if (fields !== null) entry.fields = fields;
+    if (source !== undefined) entry.source = source;
     return entry;
   });
 }
@@ -377,69 +462,355 @@ function encode(req: PreparedRequest): Record<string, unknown> {
 }
 
 /**
- * Load a plugin the way the gateway does — validate `options` with its schema (after a JSON
- * round trip) — and return a harness that runs its hooks. Throws {@link PluginOptionsError} with
- * every issue when the options are rejected.
+ * The options {@link testPlugin} accepts for a plugin module: its schema's input, as in `usePlugin`.
  * @example
- * import assert from 'node:assert/strict';
- * import { it } from 'node:test';
- * import { testPlugin } from '@isogate/sdk/testing';
- * import plugin from './index.ts';
- *
- * it('adds the header', async () => {
- *   const t = await testPlugin(plugin, { name: 'x-a', value: '1' });
- *   const out = await t.request({ path: '/orders/7' });
- *   assert.equal(out.forwarded?.headers['x-a'], '1');
- * });
+ * const options: TestPluginOptions<typeof import('./index.ts')> = { header: 'x-request-id' };
  */
-export async function testPlugin<Schema extends StandardSchemaV1 | undefined>(
-  plugin: Plugin<Schema>,
-  options?: OptionsInputOf<Schema>,
-  settings: TestPluginSettings = {},
-): Promise<PluginTester<Schema>> {
-  const rt: HookRuntime = createHookRuntime(settings.fetch ? harnessFetch(settings.fetch) : undefined);
-  const manifest = JSON.parse(rt.register(plugin)) as {
-    name: string;
-    sdkVersion: unknown;
-    hooks: string[];
-    requestBody: unknown;
-    responseBody: unknown;
-    maxBodyBytes: unknown;
+export type TestPluginOptions<Module> = unknown extends Module ? unknown : UsePluginOptions<Module>;
+
+/** What the hook runtime's `register` reports about a plugin (the subset the harness reads). */
+interface Manifest {
+  name: string;
+  sdkVersion: unknown;
+  hooks: string[];
+  requestBody: unknown;
+  responseBody: unknown;
+  maxBodyBytes: unknown;
+}
+
+/** Where the hooks run: the sandbox (the runtime's isolate) or the hook runtime in this process. */
+interface HookRunner {
+  readonly manifest: Manifest;
+  readonly entry: string | undefined;
+  /** One hook call: the gateway's message in, the hook's output back. Rejects with HookResultError (or, in Node, the hook's own error). */
+  call(hook: 'onRequest' | 'onResponse' | 'verifier', message: string, requestHeaders: string, responseHeaders?: string): Promise<HookOutput>;
+  dispose(): Promise<void>;
+}
+
+/**
+ * What `isogate/testing` (runtime/src/testing/sandbox-runner.ts) provides, as this SDK uses it.
+ * Declared here rather than imported: the SDK must not depend on the runtime, which depends on it.
+ * `sdk/src/testing.test.ts` checks that the runtime's module fits this shape.
+ * @internal
+ */
+export interface SandboxRunnerModule {
+  TEST_RUNNER_PROTOCOL: number;
+  loadSandboxedPlugin(request: {
+    specifier: string;
+    baseDir: string;
+    options: unknown;
+    limits?: PluginLimits;
+    fetch?: ((url: string, init: string) => Promise<string>) | null;
+  }): Promise<{
+    readonly entry: string;
+    readonly manifest: Manifest;
+    call(hook: 'onRequest' | 'onResponse' | 'verifier', message: string, requestHeaders: string, responseHeaders?: string): Promise<string>;
+    source(where: string): string | null;
+    dispose(): Promise<void>;
+  }>;
+}
+
+/** The protocol this SDK speaks with `isogate/testing`. */
+const RUNNER_PROTOCOL = 1;
+/** A variable, not a literal: the SDK is compiled on its own, without the runtime's types. */
+const RUNNER_MODULE = 'isogate/testing';
+/** Set by `isogate plugin verify`: every test runs in the sandbox, whatever its `mode` says. */
+const FORCE_SANDBOX_ENV = 'ISOGATE_TEST_SANDBOX';
+
+const ownUrl = import.meta.url;
+
+/**
+ * The file that called testPlugin (its first stack frame outside this module). Must run
+ * synchronously inside testPlugin, while the caller is on the stack.
+ */
+function callingFile(): string | undefined {
+  for (const site of getCallSites(32)) {
+    const name = site.scriptName;
+    if (!name || name === ownUrl || name.startsWith('node:')) continue;
+    return name.startsWith('file:') ? fileURLToPath(name) : name;
+  }
+  return undefined;
+}
+
+/**
+ * Testers not yet disposed. A live isolate keeps the CPU watchdog, and with it the process,
+ * running: a test file that forgot one would never exit.
+ */
+const live = new Set<PluginTester>();
+
+// Under `node --test` (each file in a child process that says so in NODE_TEST_CONTEXT), one
+// `after` registered while this module is imported, at the file's top level, belongs to the
+// file's root: it disposes whatever is still live once every test of the file has run. (An
+// `after` registered later, from inside a `before` hook, would belong to that hook and run as
+// soon as the hook ends.)
+if (process.env['NODE_TEST_CONTEXT'] !== undefined) {
+  after(() => Promise.all([...live].map((t) => t.dispose())).then(() => undefined));
+}
+
+/**
+ * Run directly (`node x.test.ts`, no child process): whether this call comes from inside a test
+ * body, where an `after` disposes the tester when that test ends. Not from a hook (see above):
+ * there, and outside node:test, the caller disposes.
+ */
+function insideNodeTestBody(): boolean {
+  if (process.env['NODE_TEST_CONTEXT'] !== undefined) return false;
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 64;
+  try {
+    const stack = new Error().stack ?? '';
+    return /node:internal\/test_runner\//.test(stack) && !/TestHook\.run/.test(stack);
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
+/** The specifier in `() => import('./x.ts')`, read from the function's text as `usePlugin` does; never called for it. */
+function loaderSpecifier(load: () => Promise<unknown>): string {
+  const text = Function.prototype.toString.call(load);
+  const imports = [...text.matchAll(/\b(?:import|require)\s*\(\s*(["'`])([^"'`$]+)\1\s*\)/g)];
+  if (load.length !== 0 || imports.length !== 1) {
+    throw new PluginLoadError('source', `testPlugin: name the plugin as () => import('./index.ts') (one import of a literal path), not ${text.length > 80 ? `${text.slice(0, 80)}…` : text}`);
+  }
+  return imports[0]![2]!;
+}
+
+const isRelative = (specifier: string) => specifier.startsWith('./') || specifier.startsWith('../');
+
+/**
+ * Where the plugin is, as the runtime resolves a `use`: an absolute path, or a relative path or
+ * package name with the directory to resolve it from.
+ */
+function locate(source: (() => Promise<unknown>) | URL | string, from: string | URL | undefined, caller: string | undefined): { specifier: string; baseDir: string } {
+  let specifier = typeof source === 'function' ? loaderSpecifier(source) : source instanceof URL ? fileURLToPath(source) : source;
+  if (specifier.startsWith('file:')) specifier = fileURLToPath(specifier);
+  if (path.isAbsolute(specifier)) return { specifier, baseDir: path.dirname(specifier) };
+  const base = from !== undefined ? (String(from).startsWith('file:') ? fileURLToPath(from) : String(from)) : caller;
+  if (base === undefined) {
+    if (!isRelative(specifier)) return { specifier, baseDir: process.cwd() };
+    throw new PluginLoadError('source', `testPlugin: cannot tell which file '${specifier}' is relative to; pass { from: import.meta.url }`);
+  }
+  if (from === undefined && isRelative(specifier)) {
+    // The path is relative to the file that wrote it; the caller is only a good guess for that
+    // file if the path is written there.
+    let text = '';
+    try {
+      text = readFileSync(base, 'utf8');
+    } catch {
+      // not a readable file: say so below
+    }
+    if (!text.includes(specifier)) {
+      throw new PluginLoadError('source', `testPlugin: '${specifier}' is not written in ${base}, the file that called testPlugin, so it cannot be resolved from there; pass { from: import.meta.url } from the file that names it`);
+    }
+  }
+  return { specifier, baseDir: path.dirname(base) };
+}
+
+/** `isogate/testing`, from this SDK's location or else from the project under test; never a silent fallback to Node. */
+async function loadRunner(baseDir: string): Promise<SandboxRunnerModule> {
+  const missing = (detail: string) =>
+    new PluginLoadError(
+      'sandbox-unavailable',
+      `testPlugin runs plugins in the gateway's sandbox, which comes with the package "isogate" (${detail}). ` +
+        'Install it next to @isogate/sdk: npm install --save-dev isogate. ' +
+        "To run the hooks in Node instead, without the sandbox's globals and limits (for debugging only), pass { mode: 'node' }.",
+    );
+  let runner: SandboxRunnerModule | undefined;
+  const problems: string[] = [];
+  for (const load of [
+    () => import(RUNNER_MODULE) as Promise<SandboxRunnerModule>,
+    () => import(pathToFileURL(createRequire(path.join(baseDir, 'noop.js')).resolve(RUNNER_MODULE)).href) as Promise<SandboxRunnerModule>,
+  ]) {
+    try {
+      runner = await load();
+      break;
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      // Only "not there" falls through: a runner that is installed but broken is reported as is.
+      if (e.code === 'ERR_MODULE_NOT_FOUND' || e.code === 'MODULE_NOT_FOUND') {
+        if (!/['"]isogate['"]|isogate\/testing/.test(e.message)) throw err;
+        problems.push('not installed');
+      } else if (e.code === 'ERR_PACKAGE_PATH_NOT_EXPORTED') problems.push('the installed version has no isogate/testing: update it');
+      else throw err;
+    }
+  }
+  if (!runner) throw missing(problems.includes('not installed') && problems.length === 2 ? 'not installed' : problems.find((p) => p !== 'not installed') ?? 'not installed');
+  if (runner.TEST_RUNNER_PROTOCOL !== RUNNER_PROTOCOL) {
+    throw missing(`the installed isogate speaks test-runner protocol ${String(runner.TEST_RUNNER_PROTOCOL)}, this @isogate/sdk ${SDK_VERSION} speaks ${RUNNER_PROTOCOL}: install matching versions`);
+  }
+  return runner;
+}
+
+/** The plugin's hooks in the gateway's isolate, through `isogate/testing`. */
+async function sandboxRunner(where: { specifier: string; baseDir: string }, options: unknown, settings: TestPluginSettings): Promise<HookRunner> {
+  const runner = await loadRunner(where.baseDir);
+  const limits: PluginLimits = { ...settings.limits };
+  if (limits.wallMs === undefined && settings.wallMs !== undefined) limits.wallMs = settings.wallMs;
+  let loaded: Awaited<ReturnType<SandboxRunnerModule['loadSandboxedPlugin']>>;
+  try {
+    // A JSON round trip, as the config's options take on their way to the isolate.
+    loaded = await runner.loadSandboxedPlugin({ ...where, options: JSON.parse(JSON.stringify(options ?? {})), limits, fetch: settings.fetch ? harnessFetch(settings.fetch) : null });
+  } catch (err) {
+    const e = err as { name?: unknown; kind?: unknown; message?: unknown; issues?: { path: string[]; message: string }[]; plugin?: unknown; location?: unknown };
+    if (e?.name !== 'SandboxLoadError') throw err;
+    if (e.kind === 'options') throw new PluginOptionsError(typeof e.plugin === 'string' ? e.plugin : where.specifier, e.issues ?? []);
+    const kind = e.kind === 'build' || e.kind === 'load' || e.kind === 'sdk' ? e.kind : 'load';
+    throw new PluginLoadError(kind, String(e.message), typeof e.location === 'string' ? e.location : null);
+  }
+  return {
+    manifest: loaded.manifest,
+    entry: loaded.entry,
+    async call(hook, message, requestHeaders, responseHeaders) {
+      let text: string;
+      try {
+        text = await loaded.call(hook, message, requestHeaders, responseHeaders);
+      } catch (err) {
+        const e = err as { name?: unknown; kind?: unknown; message?: unknown; location?: unknown };
+        if (e?.name !== 'SandboxHookError') throw err;
+        const failure = new HookResultError(e.kind as HookFailureKind, String(e.message));
+        failure.location = typeof e.location === 'string' ? e.location : null;
+        throw failure;
+      }
+      const out = JSON.parse(text) as HookOutput;
+      // A console line says where in the bundle it was written: the plugin's own file, as the gateway logs it.
+      if (out.l) out.l = out.l.map((entry) => (entry[3] === undefined ? entry : [entry[0], entry[1], entry[2], loaded.source(entry[3]) ?? entry[3]]));
+      return out;
+    },
+    dispose: () => loaded.dispose(),
   };
+}
+
+/** The plugin's hooks run by the same hook runtime in this process (`mode: 'node'`). */
+async function nodeRunner(plugin: unknown, entry: string | undefined, options: unknown, settings: TestPluginSettings): Promise<HookRunner> {
+  const rt: HookRuntime = createHookRuntime(settings.fetch ? harnessFetch(settings.fetch) : undefined);
+  const manifest = JSON.parse(rt.register(plugin)) as Manifest;
   if (!sdkCompatible(manifest.sdkVersion)) {
-    throw new TypeError(`plugin "${manifest.name}" was built for @isogate/sdk ${String(manifest.sdkVersion)}, this SDK is ${SDK_VERSION}`);
+    throw new PluginLoadError('sdk', `plugin "${manifest.name}" was built for @isogate/sdk ${String(manifest.sdkVersion)}, this SDK is ${SDK_VERSION}`);
   }
   const answer = rt.configure(JSON.stringify(options ?? {}));
   const configuredText = answer.charCodeAt(0) === 0 ? await rt.settle(Number(answer.slice(1))) : answer;
   const configured = JSON.parse(configuredText) as { ok: boolean; issues?: { path: string[]; message: string }[] };
   if (!configured.ok) throw new PluginOptionsError(manifest.name, configured.issues ?? []);
-  const wallMs = settings.wallMs ?? 1_000;
+  const wallMs = settings.limits?.wallMs ?? settings.wallMs ?? 1_000;
+  return {
+    manifest,
+    entry,
+    async call(hook, message, requestHeaders, responseHeaders) {
+      const first = responseHeaders === undefined ? rt.call(hook, message, requestHeaders) : rt.call(hook, message, requestHeaders, responseHeaders);
+      if (first.charCodeAt(0) !== 0) return JSON.parse(first) as HookOutput;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      try {
+        const text = await Promise.race([
+          rt.settle(Number(first.slice(1))),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new HookResultError('deadline', `hook ${hook} exceeded its ${wallMs} ms deadline`)), wallMs);
+          }),
+        ]);
+        return JSON.parse(text) as HookOutput;
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    dispose: async () => {},
+  };
+}
+
+/** The plugin module's default export (or the module itself when it is the plugin). */
+function defaultExport(mod: unknown): unknown {
+  return mod !== null && typeof mod === 'object' && 'default' in mod ? (mod as { default: unknown }).default : mod;
+}
+
+/**
+ * Load a plugin the way the gateway does and return a harness that runs its hooks.
+ *
+ * Name the plugin's module as in `usePlugin`: `() => import('./index.ts')` (never called in the
+ * sandbox mode: the path is read from its text, relative to the file that calls testPlugin; the
+ * options are typed by the plugin's schema), or a path or `file:` URL (`new URL('./index.ts',
+ * import.meta.url)`), or an installed package name. The module is bundled by the gateway's
+ * bundler and loaded into an isolate with the gateway's globals and limits (`settings.limits`,
+ * default the gateway's), its options validated by its schema there.
+ *
+ * Throws {@link PluginOptionsError} with every issue when the options are rejected, and
+ * {@link PluginLoadError} when the gateway would not load the plugin (a Node built-in, top-level
+ * code that throws in the isolate, another SDK) or the sandbox is not installed.
+ *
+ * `{ mode: 'node' }` runs the hooks in this process instead (debugging only); it also accepts
+ * the plugin object itself.
+ * @example
+ * import assert from 'node:assert/strict';
+ * import { it } from 'node:test';
+ * import { testPlugin } from '@isogate/sdk/testing';
+ *
+ * it('adds the header', async () => {
+ *   const t = await testPlugin(() => import('./index.ts'), { name: 'x-a', value: '1' });
+ *   const out = await t.request({ path: '/orders/7' });
+ *   assert.equal(out.forwarded?.headers['x-a'], '1');
+ * });
+ */
+export function testPlugin<Module>(plugin: () => Promise<Module>, options?: TestPluginOptions<Module>, settings?: TestPluginSettings): Promise<PluginTester>;
+export function testPlugin(entry: URL | string, options?: unknown, settings?: TestPluginSettings): Promise<PluginTester>;
+export function testPlugin<Schema extends StandardSchemaV1 | undefined>(plugin: Plugin<Schema>, options: OptionsInputOf<Schema> | undefined, settings: TestPluginSettings & { mode: 'node' }): Promise<PluginTester>;
+export function testPlugin(source: unknown, options?: unknown, settings: TestPluginSettings = {}): Promise<PluginTester> {
+  // Both need the caller's stack, which is only there before the first await.
+  const caller = settings.from === undefined ? callingFile() : undefined;
+  const disposeWithTest = insideNodeTestBody();
+  return startTester(source, options, settings, caller, disposeWithTest);
+}
+
+async function startTester(source: unknown, options: unknown, settings: TestPluginSettings, caller: string | undefined, disposeWithTest: boolean): Promise<PluginTester> {
+  const forced = process.env[FORCE_SANDBOX_ENV] === '1';
+  const mode: TestMode = forced ? 'sandbox' : (settings.mode ?? 'sandbox');
+  const named = typeof source === 'function' || typeof source === 'string' || source instanceof URL;
+  let runner: HookRunner;
+  if (mode === 'sandbox') {
+    if (!named) {
+      throw new PluginLoadError(
+        'source',
+        forced
+          ? `${FORCE_SANDBOX_ENV}=1 (isogate plugin verify) runs every test in the sandbox, and testPlugin(plugin, ..., { mode: 'node' }) names no module to bundle: write testPlugin(() => import('./index.ts'), options)`
+          : "testPlugin needs the plugin's module, to bundle it into the sandbox as the gateway does: testPlugin(() => import('./index.ts'), options). To run a plugin object in Node instead (debugging only: no sandbox), pass { mode: 'node' }",
+      );
+    }
+    runner = await sandboxRunner(locate(source as (() => Promise<unknown>) | URL | string, settings.from, caller), options, settings);
+  } else if (typeof source === 'function') {
+    runner = await nodeRunner(defaultExport(await (source as () => Promise<unknown>)()), undefined, options, settings);
+  } else if (named) {
+    const { specifier, baseDir } = locate(source as URL | string, settings.from, caller);
+    const file = path.isAbsolute(specifier) ? specifier : isRelative(specifier) ? path.resolve(baseDir, specifier) : createRequire(path.join(baseDir, 'noop.js')).resolve(specifier);
+    runner = await nodeRunner(defaultExport(await import(pathToFileURL(file).href)), file, options, settings);
+  } else runner = await nodeRunner(source, undefined, options, settings);
+  const tester = harness(runner, mode);
+  live.add(tester);
+  if (disposeWithTest) after(() => tester.dispose());
+  return tester;
+}
+
+/** The tester around a runner: requests encoded and results applied with the gateway's rules. */
+function harness(runner: HookRunner, mode: TestMode): PluginTester {
+  const { manifest } = runner;
   const hasRequest = manifest.hooks.includes('onRequest');
   const hasResponse = manifest.hooks.includes('onResponse');
   // As in the gateway: a body is only handed to a hook that exists and was declared for.
   const requestKind = hasRequest ? bodyKind(manifest.requestBody) : null;
   const responseKind = hasResponse ? bodyKind(manifest.responseBody) : null;
   const maxBytes = resolveMaxBodyBytes(manifest.maxBodyBytes);
+  let disposed: Promise<void> | null = null;
 
-  async function call(hook: 'onRequest' | 'onResponse' | 'verifier', message: string, requestHeaders: string, responseHeaders?: string): Promise<HookOutput> {
-    const first = responseHeaders === undefined ? rt.call(hook, message, requestHeaders) : rt.call(hook, message, requestHeaders, responseHeaders);
-    if (first.charCodeAt(0) !== 0) return JSON.parse(first) as HookOutput;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    try {
-      const text = await Promise.race([
-        rt.settle(Number(first.slice(1))),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new HookResultError('deadline', `hook ${hook} exceeded its ${wallMs} ms deadline`)), wallMs);
-        }),
-      ]);
-      return JSON.parse(text) as HookOutput;
-    } finally {
-      clearTimeout(timer);
-    }
+  function call(hook: 'onRequest' | 'onResponse' | 'verifier', message: string, requestHeaders: string, responseHeaders?: string): Promise<HookOutput> {
+    if (disposed) return Promise.reject(new Error(`testPlugin: plugin "${manifest.name}" was disposed`));
+    return runner.call(hook, message, requestHeaders, responseHeaders);
   }
 
-  return {
-    plugin,
+  const dispose = (): Promise<void> => {
+    live.delete(tester);
+    return (disposed ??= runner.dispose());
+  };
+
+  const tester: PluginTester = {
+    name: manifest.name,
+    mode,
+    entry: runner.entry,
+    dispose,
+    [Symbol.asyncDispose]: dispose,
 
     async request(init: TestRequestInit = {}): Promise<RequestOutcome> {
       const req = prepare(init);
@@ -534,6 +905,7 @@ export async function testPlugin<Schema extends StandardSchemaV1 | undefined>(
       return out.v ? { claims: out.v, logs } : { claims: null, reason: out.e ?? 'rejected', logs };
     },
   };
+  return tester;
 }
 
 /** The gateway's rule: same major, and the same minor while the major is 0. */

@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { UpstreamBody } from '../proxy/upstream-body.ts';
 
 function ignore(): void {}
 
@@ -9,6 +10,10 @@ function ignore(): void {}
  * to be written), and a client that hangs up at the wrong moment must never take the process down.
  */
 export function discardBody(body: unknown): void {
+  if (body instanceof UpstreamBody) {
+    body.discard();
+    return;
+  }
   if (body instanceof Readable && !body.destroyed) {
     body.on('error', ignore);
     body.destroy();

@@ -56,6 +56,22 @@ export interface RequestInstrument {
 }
 
 /**
+ * Where a request's id lives, once settled (`req.state[REQUEST_ID]`): the logging built-in settles
+ * it (the trusted incoming one or a new one, also echoed to the client), and the core puts it on
+ * its own lines about the request, such as a plugin's failure, so that those lines are found from
+ * the access line or from the id a client quotes. Absent without a logging instance.
+ */
+export const REQUEST_ID = Symbol.for('isogate.logging.requestId');
+
+/** Fields that tie a line the core logs about a request to it: its id (when settled) and its route, named as on the access line. */
+export function requestLogFields(req: GatewayRequest): { requestId?: string; route: string; routeName: string } {
+  const id = req.state[REQUEST_ID];
+  const route = req.route.path;
+  const routeName = req.route.name;
+  return typeof id === 'string' ? { requestId: id, route, routeName } : { route, routeName };
+}
+
+/**
  * Where the list also lives: `state` is shared by shallow copies of a request (a middleware may
  * hand `next` a `{...req}`), so the gateway finds instruments attached further down on a copy.
  */

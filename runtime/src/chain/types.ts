@@ -1,6 +1,7 @@
 import type { Duplex, Readable } from 'node:stream';
 import type { ResolvedRoute } from '../config/resolved-config.ts';
 import type { RequestInstrument, SentOutcome } from './instruments.ts';
+import type { UpstreamBody } from '../proxy/upstream-body.ts';
 
 /** Header fields by lower-case name; repeated fields (set-cookie) as arrays. */
 export type HeaderMap = Record<string, string | string[]>;
@@ -43,7 +44,17 @@ export interface GatewayRequest {
 export interface GatewayResponse {
   status: number;
   headers: HeaderMap;
-  body: Readable | Uint8Array | string | null;
+  /**
+   * A stream, bytes, text, or none. A proxied answer's body is an UpstreamBody (chunks straight
+   * from undici to the client); code that reads it as a stream takes `streamOrBytes(res)`, which
+   * puts that stream back in `body`.
+   */
+  body: Readable | UpstreamBody | Uint8Array | string | null;
+  /**
+   * The upstream's trailer fields, filled in once `body` has ended (gRPC's `grpc-status`). Sent
+   * on to HTTP/2 clients; HTTP/1.1 responses are not chunked for them.
+   */
+  trailers?: Readonly<Record<string, string | string[] | undefined>>;
   /** Set only on a 101 answer to an upgrade: the upstream's socket, to be spliced to the client's. */
   upgradeSocket?: Duplex;
   /** Set by the gateway when observers want it: the transport calls it once the response is written or abandoned. */

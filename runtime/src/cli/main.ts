@@ -11,6 +11,10 @@ import { formatRouteTable } from './route-table.ts';
 import { newPluginCommand } from './new-plugin.ts';
 import { tokenCommand, type TokenFlags } from './token.ts';
 import { runWorkers } from './workers.ts';
+import { onNpmParentExit } from './npm-parent-exit.ts';
+import { exitOnceIdle } from './exit-once-idle.ts';
+import { backgroundTypecheck } from './background-typecheck.ts';
+import { isogateVersion } from './version.ts';
 
 /** Exit codes: 0 ok, 1 the config or a check failed, 2 wrong usage, 3 could not listen. */
 const EXIT_CONFIG = 1;
@@ -33,7 +37,7 @@ interface ServeFlags {
   logLevel?: string;
 }
 
-async function serve(flags: ServeFlags, pretty: boolean): Promise<void> {
+async function serve(flags: ServeFlags, pretty: boolean, typecheckInBackground = false): Promise<void> {
   await assertConfigExists(flags.config);
   const logger = createLogger({ level: flags.logLevel, pretty });
   if (flags.workers > 1 && cluster.isPrimary) {
@@ -41,20 +45,28 @@ async function serve(flags: ServeFlags, pretty: boolean): Promise<void> {
     const loaded = await loadConfigFile(flags.config, builtinPlugins);
     for (const host of loaded.userPlugins.values()) host.dispose();
     runWorkers(flags.workers, logger);
+    onNpmParentExit((parent) => {
+      logger.warn({ parent }, 'the parent process (npm\'s shell) exited: stopping as on SIGTERM');
+      // runWorkers drains every worker on it.
+      process.kill(process.pid, 'SIGTERM');
+    });
     return;
   }
   let running;
+  // `isogate dev`: the config and its plugins are type-checked in a worker thread after each
+  // reload (and once at start); the result is logged, never waited for.
+  const typecheck = typecheckInBackground ? backgroundTypecheck(flags.config, logger) : null;
   try {
-    running = await startGateway({ configPath: flags.config, port: flags.port, host: flags.host, watch: flags.watch, logger });
+    running = await startGateway({ configPath: flags.config, port: flags.port, host: flags.host, watch: flags.watch, logger, onReload: typecheck ? () => typecheck.schedule() : undefined });
+    typecheck?.schedule();
   } catch (err) {
+    void typecheck?.close();
     if (err instanceof ConfigError) throw err;
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') {
       logger.fatal(`cannot listen: ${e.message} (choose another port with --port)`);
       logger.flush?.();
-      // A cluster worker's IPC channel would keep it alive: exit explicitly.
-      if (cluster.isWorker) process.exit(EXIT_LISTEN);
-      process.exitCode = EXIT_LISTEN;
+      exitOnceIdle(EXIT_LISTEN);
       return;
     }
     throw err;
@@ -69,22 +81,33 @@ async function serve(flags: ServeFlags, pretty: boolean): Promise<void> {
       process.exit(1);
     }
     firstSignalAt = Date.now();
+    void typecheck?.close();
     logger.info({ signal, inFlight: running.server.inFlight }, 'draining: finishing in-flight requests');
     running.stop().then(
       (cutOff) => {
         logger.info({ cutOff }, 'stopped');
         logger.flush?.();
-        // Plugin isolates were just disposed; exiting at once has crashed isolated-vm (RESEARCH.md).
-        setTimeout(() => process.exit(0), 200);
+        exitOnceIdle(0);
       },
       (err: unknown) => {
         logger.error({ err }, 'shutdown failed');
-        process.exit(1);
+        logger.flush?.();
+        exitOnceIdle(1);
       },
     );
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // A cluster worker's parent is the primary, which stops it.
+  if (cluster.isPrimary) {
+    onNpmParentExit((parent) => {
+      // Already stopping (Ctrl-C reaches the whole process group, the shell included): not a
+      // second request to stop.
+      if (firstSignalAt !== 0) return;
+      logger.warn({ parent }, 'the parent process (npm\'s shell) exited: stopping as on SIGTERM');
+      onSignal('SIGTERM');
+    });
+  }
 }
 
 async function assertConfigExists(configPath: string): Promise<void> {
@@ -107,6 +130,7 @@ async function check(configPath: string): Promise<number> {
 const program = new Command()
   .name('isogate')
   .description('A programmable API gateway: typed gateway.config.ts, TypeScript plugins in V8 isolates.')
+  .version(isogateVersion(), '-v, --version', 'print the version of isogate')
   .showHelpAfterError()
   .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 
@@ -128,12 +152,12 @@ program
 
 program
   .command('dev')
-  .description('serve with hot reload and human-readable logs')
+  .description('serve with hot reload, human-readable logs and type errors reported in the background')
   .addOption(configOption())
   .addOption(portOption())
   .addOption(hostOption())
   .addOption(levelOption())
-  .action((flags: ServeFlags) => serve({ ...flags, watch: true, workers: 1 }, true));
+  .action((flags: ServeFlags) => serve({ ...flags, watch: true, workers: 1 }, true, true));
 
 program
   .command('check')
@@ -145,6 +169,8 @@ program
     const loaded = await loadConfigFile(flags.config, builtinPlugins);
     for (const host of loaded.userPlugins.values()) host.dispose();
     process.stdout.write(`${formatRouteTable(loaded.config)}\n`);
+    for (const note of loaded.config.notes) process.stdout.write(`\nnote: ${note.path}: ${note.message}`);
+    if (loaded.config.notes.length > 0) process.stdout.write('\n');
     if (typeErrors > 0) {
       process.stderr.write(`\n${typeErrors} type error(s) in ${flags.config}\n`);
       process.exitCode = EXIT_CONFIG;
@@ -158,6 +184,21 @@ program
   .description('scaffold a plugin package: package.json, src/index.ts, its test (node --test), README')
   .option('-d, --dir <path>', 'target directory (default: ./<name without its scope>)')
   .action((name: string, flags: { dir?: string }) => newPluginCommand(name, flags));
+
+program
+  .command('plugin')
+  .description('work on a plugin package')
+  .command('verify [target]')
+  .description(
+    'check a plugin package as a gateway will use it: npm pack (prepack build), the @isogate/sdk peer range, a load into an isolate ' +
+      'with the example options of its package.json (isogate.exampleOptions), npm test, and a consumer config type-checked against its ' +
+      'published declarations. target: the package directory (default .) or a .tgz from npm pack; exit 1 when a step fails',
+  )
+  .action(async (target: string | undefined) => {
+    // Loaded only here: it brings the TypeScript compiler.
+    const { verifyPluginCommand } = await import('./verify-plugin.ts');
+    await verifyPluginCommand(target ?? '.');
+  });
 
 program
   .command('token')
@@ -178,14 +219,12 @@ program
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
-  if (err instanceof ConfigError) {
-    process.stderr.write(`${err.message}\n`);
-    process.exit(EXIT_CONFIG);
-  }
+  // A failed load may have just disposed plugin isolates: exit through exitOnceIdle, never
+  // process.exit() or an uncaught error (which exits the same way).
   const e = err as NodeJS.ErrnoException;
-  if (e.code === 'ENOENT') {
-    process.stderr.write(`isogate: ${e.message}\n`);
-    process.exit(EXIT_CONFIG);
-  }
-  throw err;
+  if (err instanceof ConfigError) process.stderr.write(`${err.message}\n`);
+  else if (e.code === 'ENOENT') process.stderr.write(`isogate: ${e.message}\n`);
+  else process.stderr.write(`isogate: unexpected error: ${e.stack ?? String(err)}\n`);
+  // 1 for an unexpected error too, as Node's own uncaught-error exit.
+  exitOnceIdle(EXIT_CONFIG);
 }

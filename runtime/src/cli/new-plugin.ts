@@ -37,10 +37,11 @@ async function isEmptyOrMissing(dir: string): Promise<boolean> {
 }
 
 /**
- * Write a new plugin package: package.json (keyword `isogate-plugin`, the SDK as a peer),
- * a working plugin in src/index.ts, its test with `@isogate/sdk/testing`, a tsconfig and a
- * README. `dir` defaults to the unscoped name under the current directory. Refuses a directory
- * that exists and is not empty. Returns the absolute paths written.
+ * Write a new plugin package: package.json (keyword `isogate-plugin`, the SDK as a peer, a
+ * prepack build to dist/, Node 24 and isogate as devDependencies), a working plugin in
+ * src/index.ts, its test with `@isogate/sdk/testing`, tsconfigs (sandbox, tests, build), a
+ * .gitignore, a README and a CI workflow that runs `isogate plugin verify`. `dir` defaults to the unscoped name under the current directory.
+ * Refuses a directory that exists and is not empty. Returns the absolute paths written.
  */
 export async function scaffoldPlugin({ name, dir }: { name: string; dir?: string }): Promise<string[]> {
   const problem = invalidPackageName(name);
@@ -71,8 +72,16 @@ export async function newPluginCommand(name: string, flags: { dir?: string }): P
   }
   const dir = path.dirname(files[0]!);
   const shown = path.relative(process.cwd(), dir) || '.';
+  const unscoped = name.replace(/^@[^/]+\//, '');
   process.stdout.write(`Created plugin ${name} in ${shown}:\n${files.map((f) => `  ${path.relative(dir, f)}`).join('\n')}\n\n`);
-  process.stdout.write(`Next:\n  cd ${shown} && npm install && npm test\n`);
-  process.stdout.write(`Then, in the gateway project: npm install ${shown.startsWith('.') ? shown : `./${shown}`} (or the published ${name}), and\n`);
-  process.stdout.write(`  plugins: { x: usePlugin<typeof import('${name}')>('${name}', { /* options */ }) }\n`);
+  process.stdout.write(
+    `Next:\n${shown === '.' ? '' : `  cd ${shown}\n`}` +
+      '  npm install     # also installs Node.js 24 for the scripts, and isogate for the tests\n' +
+      "  npm test        # the hooks in the gateway's sandbox\n" +
+      '  npm run verify  # packed, loaded, tested and type-checked as a gateway uses it (CI runs it too)\n' +
+      '  npm publish     # builds dist/ first (prepack)\n' +
+      `Then, in the gateway project: npm install ${name}, and in gateway.config.ts\n` +
+      `  plugins: { '${unscoped}': usePlugin(() => import('${name}'), { /* options */ }) }\n` +
+      `To try it before publishing: npm pack here, then npm install <path to the .tgz> there.\n`,
+  );
 }

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import ts from 'typescript';
 import { isPathSpecifier } from '../isolate/bundle-plugin.ts';
+import { typecheckPlugins } from './typecheck-plugins.ts';
 
 export interface TypeProblem {
   file: string;
@@ -10,23 +11,25 @@ export interface TypeProblem {
 }
 
 /**
+ * What one checker keeps between runs (`isogate dev` checks after every change): a compiler host
+ * that hands back unchanged source files, and the previous program, so a run re-reads files but
+ * re-parses only the changed ones (runtime/src/cli/background-typecheck.ts).
+ */
+export interface TypecheckSession {
+  readonly host: ts.CompilerHost;
+  previous?: ts.Program;
+}
+
+/**
  * Type-check a config file the way an editor would (strict), reporting problems in the config
  * and the local files it imports — not in libraries.
  */
-export function typecheckConfig(configPath: string): TypeProblem[] {
+export function typecheckConfig(configPath: string, session?: TypecheckSession): TypeProblem[] {
   const file = path.resolve(configPath);
-  const program = ts.createProgram([file], {
-    strict: true,
-    noEmit: true,
-    target: ts.ScriptTarget.ES2024,
-    module: ts.ModuleKind.NodeNext,
-    moduleResolution: ts.ModuleResolutionKind.NodeNext,
-    allowImportingTsExtensions: true,
-    skipLibCheck: true,
-    types: ['node'],
-  });
+  const { options, problems } = projectCompilerOptions(file);
+  const program = ts.createProgram([file], options, session?.host, session?.previous);
+  if (session) session.previous = program;
   const diagnostics = ts.getPreEmitDiagnostics(program);
-  const problems: TypeProblem[] = [];
   for (const d of diagnostics) {
     if (d.file && d.file.fileName.includes('/node_modules/')) continue;
     const message = ts.flattenDiagnosticMessageText(d.messageText, '\n');
@@ -41,7 +44,42 @@ export function typecheckConfig(configPath: string): TypeProblem[] {
     if (source.isDeclarationFile || source.fileName.includes('/node_modules/')) continue;
     problems.push(...mismatchedPluginTypes(source));
   }
-  return problems;
+  // Local plugins are checked again in a plugin's environment (no Node, no DOM); that check is theirs.
+  const plugins = typecheckPlugins(program, file, session?.host);
+  return [...problems.filter((p) => !plugins.files.has(p.file)), ...plugins.problems];
+}
+
+/** What the config is checked with when the project's tsconfig.json does not say otherwise. */
+const DEFAULT_OPTIONS: ts.CompilerOptions = {
+  strict: true,
+  target: ts.ScriptTarget.ES2024,
+  module: ts.ModuleKind.NodeNext,
+  moduleResolution: ts.ModuleResolutionKind.NodeNext,
+  allowImportingTsExtensions: true,
+  skipLibCheck: true,
+};
+
+/**
+ * The project's compiler options: its tsconfig.json (the nearest one above the config, as an
+ * editor finds it) over the defaults, so `isogate check` sees the config as the editor does.
+ * No `types` unless the tsconfig names some: TypeScript then includes the installed @types
+ * packages, and a project without @types/node is not told that 'node' is missing. The files are
+ * the config and what it imports, never the tsconfig's `include`. Problems in the tsconfig itself
+ * are reported against it.
+ */
+function projectCompilerOptions(configFile: string): { options: ts.CompilerOptions; problems: TypeProblem[] } {
+  const tsconfig = ts.findConfigFile(path.dirname(configFile), ts.sys.fileExists);
+  if (!tsconfig) return { options: { ...DEFAULT_OPTIONS, noEmit: true }, problems: [] };
+  const unrecoverable: ts.Diagnostic[] = [];
+  const parsed = ts.getParsedCommandLineOfConfigFile(tsconfig, { noEmit: true }, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: (d) => unrecoverable.push(d) });
+  // 18003: no inputs match the tsconfig's include (its files are not what is checked here).
+  const errors = [...unrecoverable, ...(parsed?.errors ?? [])].filter((d) => d.code !== 18003);
+  const problems = errors.map((d) => {
+    const position = d.file && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start) : { line: -1, character: -1 };
+    return { file: d.file?.fileName ?? tsconfig, line: position.line + 1, column: position.character + 1, message: ts.flattenDiagnosticMessageText(d.messageText, '\n') };
+  });
+  // Nothing is written: the options that only make sense when emitting are turned off with it.
+  return { options: { ...DEFAULT_OPTIONS, ...parsed?.options, noEmit: true, composite: false, incremental: false, emitDeclarationOnly: false }, problems };
 }
 
 /** The same plugin, whether written as a package name or as a path from `dir`. */

@@ -75,6 +75,56 @@ describe('loadConfigFile', () => {
     });
   });
 
+  it('usePlugin(() => import(...)): the path is read from the function (relative to the file that wrote it) and the plugin never runs here', async () => {
+    await fs.mkdir(path.join(dir, 'parts'), { recursive: true });
+    await fs.mkdir(path.join(dir, 'plugins'), { recursive: true });
+    // Top-level code that would fail the load if it ever ran in the gateway process.
+    await write('plugins/tag.ts', `import { definePlugin } from '@isogate/sdk';\nimport { z } from 'zod';\n(globalThis as { process?: { env: Record<string, string> } }).process?.env && ((globalThis as { process: { env: Record<string, string> } }).process.env['ISOGATE_TEST_PLUGIN_RAN_HERE'] = 'yes');\nexport default definePlugin({ name: 'tag', version: '1.0.0', options: z.object({ value: z.string() }), onRequest(req, ctx) { req.headers.set('x-tag', ctx.options.value); } });\n`);
+    await write('parts/plugins.ts', `import { usePlugin } from '@isogate/sdk';\nexport const tag = usePlugin(() => import('../plugins/tag.ts'), { value: 'v' });\n`);
+    const file = await write('thunk.config.ts', `import { defineConfig } from '@isogate/sdk';\nimport { tag } from './parts/plugins.ts';\nexport default defineConfig({ plugins: { tag }, middleware: ['tag'], routes: [] });\n`);
+    const loaded = await loadConfigFile(file, builtinPlugins);
+    try {
+      assert.equal(loaded.userPlugins.get('tag')!.manifest.name, 'tag');
+      assert.deepEqual(loaded.config.plugins['tag'], { ...loaded.config.plugins['tag'], kind: 'user', use: path.join(dir, 'plugins/tag.ts') });
+      assert.ok(loaded.files.includes(path.join(dir, 'plugins/tag.ts')), 'the plugin is watched');
+      assert.equal(process.env['ISOGATE_TEST_PLUGIN_RAN_HERE'], undefined, 'the plugin module was not evaluated in the gateway process');
+    } finally {
+      for (const host of loaded.userPlugins.values()) host.dispose();
+    }
+  });
+
+  it('usePlugin with a function that is not `() => import(literal)` is a config error saying how to name the plugin', async () => {
+    const file = await write('bad-thunk.config.ts', `import { usePlugin } from '@isogate/sdk';\nconst where = './plugins/tag.ts';\nexport default { plugins: { tag: usePlugin(() => import(where) as Promise<never>, {} as never) }, routes: [] };\n`);
+    await assert.rejects(loadConfigFile(file, builtinPlugins), (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.match(err.issues[0]!.message, /usePlugin: name the plugin as \(\) => import\('\.\/plugins\/x\.ts'\)/);
+      return true;
+    });
+  });
+
+  it('refuses an option key the plugin does not know, by its key path, at any depth; a pass-through plugin takes any', async () => {
+    await fs.mkdir(path.join(dir, 'plugins'), { recursive: true });
+    await write('plugins/rules.ts', `import { definePlugin } from '@isogate/sdk';\nimport { z } from 'zod';\nexport default definePlugin({ name: 'rules', version: '1.0.0', options: z.object({ header: z.string().default('x-rule'), rules: z.array(z.object({ path: z.string() })).default([]) }) });\n`);
+    await write('plugins/pass.ts', `import { definePlugin } from '@isogate/sdk';\nimport { z } from 'zod';\nexport default definePlugin({ name: 'pass', version: '1.0.0', options: z.looseObject({}), allowUnknownOptions: true });\n`);
+    const file = await write(
+      'unknown-options.config.ts',
+      `import { usePlugin } from '@isogate/sdk';\nexport default { plugins: {\n` +
+        `  r: { kind: 'user', use: './plugins/rules.ts', options: { headr: 'x', rules: [{ path: '/a' }, { path: '/b', pth: '/c' }] } },\n` +
+        `  p: usePlugin(() => import('./plugins/pass.ts'), { anything: { goes: 1 } } as never),\n} , routes: [] };\n`,
+    );
+    await assert.rejects(loadConfigFile(file, builtinPlugins), (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.deepEqual(
+        err.issues.map((i) => `${i.path}: ${i.message}`),
+        [
+          `plugins.r.options.headr: unknown option: the plugin's options schema does not declare it (did you mean "header"?)`,
+          `plugins.r.options.rules[1].pth: unknown option: the plugin's options schema does not declare it (did you mean "path"?)`,
+        ],
+      );
+      return true;
+    });
+  });
+
   it('requires a default export', async () => {
     const file = await write('noexport.config.ts', `export const config = { routes: [] };\n`);
     await assert.rejects(loadConfigFile(file, builtinPlugins), /export default defineConfig/);

@@ -1,7 +1,5 @@
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import vm from 'node:vm';
 import * as esbuild from 'esbuild';
 import type { Logger } from 'pino';
 import { loadUserPlugins } from '../isolate/load-user-plugins.ts';
@@ -9,6 +7,7 @@ import type { PluginHost } from '../isolate/plugin-host.ts';
 import { silentLogger } from '../logging/logger.ts';
 import type { BuiltinPluginRegistry } from '../plugins/builtin-plugin.ts';
 import { ConfigError } from './config-error.ts';
+import { evaluateConfig } from './evaluate-config.ts';
 import type { ResolvedConfig } from './resolved-config.ts';
 import { resolveConfig } from './validate-config.ts';
 
@@ -22,9 +21,10 @@ export interface LoadedConfig {
 
 /**
  * Load `gateway.config.ts` without a build step: esbuild bundles it (and the local files it
- * imports) into one CommonJS script, which is evaluated in this process. Bundling each time,
- * rather than `import()`, means a reload never hits Node's module cache and never leaks modules.
- * Packages other than `@isogate/sdk` stay external and load from the project's node_modules.
+ * imports) into one CommonJS script, which is evaluated in a worker thread under a deadline
+ * (evaluate-config.ts). Bundling each time, rather than `import()`, means a reload never hits
+ * Node's module cache and never leaks modules. Packages other than `@isogate/sdk` stay external
+ * and load from the project's node_modules.
  */
 export async function loadConfigFile(
   file: string,
@@ -32,10 +32,12 @@ export async function loadConfigFile(
   logger: Logger = silentLogger(),
   /** On a reload: the user plugin hosts serving now; unchanged plugins keep theirs. */
   previousPlugins?: ReadonlyMap<string, PluginHost>,
+  /** Abandons the evaluation (a shutdown must not wait for a config that does not finish). */
+  signal?: AbortSignal,
 ): Promise<LoadedConfig> {
   const absolute = path.resolve(file);
   const { code, files } = await bundleConfig(absolute);
-  const exported = evaluate(code, absolute);
+  const exported = await evaluateConfig(code, absolute, { signal });
   const config = resolveConfig(exported, plugins, absolute);
   let user;
   try {
@@ -60,7 +62,7 @@ async function bundleConfig(file: string): Promise<{ code: string; files: string
       target: 'node24',
       sourcemap: 'inline',
       logLevel: 'silent',
-      plugins: [externalPackagesExceptSdk],
+      plugins: [externalPackagesExceptSdk, pluginReferences],
     });
   } catch (err) {
     const failure = err as esbuild.BuildFailure;
@@ -95,21 +97,18 @@ const externalPackagesExceptSdk: esbuild.Plugin = {
   },
 };
 
-function evaluate(code: string, file: string): unknown {
-  const module = { exports: {} as Record<string, unknown> };
-  try {
-    const fn = vm.compileFunction(code, ['module', 'exports', 'require', '__filename', '__dirname'], { filename: file });
-    fn(module, module.exports, createRequire(file), file, path.dirname(file));
-  } catch (err) {
-    const e = err as { code?: string; message?: string };
-    const where = e.code === 'ISOGATE_ERR_CONFIG_ENV' ? '(environment)' : path.basename(file);
-    throw new ConfigError([{ path: where, message: `evaluating the config failed: ${e.message ?? String(err)}` }], file);
-  }
-  const exported = module.exports['default'];
-  if (exported === undefined) {
-    throw new ConfigError([{ path: path.basename(file), message: 'the config must `export default defineConfig({...})`' }], file);
-  }
-  return exported;
-}
+/**
+ * `usePlugin(() => import('./plugins/x.ts'), …)` names a plugin by a dynamic import that is never
+ * called: the plugin is bundled for its own isolate and must not run here. The import stays in the
+ * bundle as written but with an absolute path, which usePlugin reads from the function's text, so
+ * the path is relative to the file that wrote it, as it is for TypeScript. (A config that imports
+ * a local module dynamically for itself gets it unbundled, from Node, which the config never needs.)
+ */
+const pluginReferences: esbuild.Plugin = {
+  name: 'isogate-plugin-references',
+  setup(build) {
+    build.onResolve({ filter: /^(\.{1,2}\/|\/)/ }, (args) => (args.kind === 'dynamic-import' ? { path: path.resolve(args.resolveDir, args.path), external: true } : undefined));
+  },
+};
 
 export { ConfigError };

@@ -95,12 +95,20 @@ describe('resolveConfig: accepted configs', () => {
     assert.equal(config.server.timeouts.request, 60_000);
     assert.equal(config.server.limits.maxBodyBytes, 2 * 1024 * 1024);
     assert.equal(config.server.limits.maxHeaderCount, 100);
+    assert.equal(config.server.limits.bufferBodyBytes, 1024 * 1024);
+    assert.equal(config.server.limits.maxInFlightPerClient, 64);
+    assert.equal(config.server.timeouts.send, 30_000);
     assert.equal(config.server.underscoreHeaders, 'drop');
-    assert.deepEqual(config.server.health, { liveness: '/healthz', readiness: '/readyz' });
+    assert.deepEqual(config.server.health, { liveness: '/healthz', readiness: '/readyz', requireUpstreams: false });
     const route = config.routes[0]!;
     assert.equal(route.name, '/users/:id');
     assert.deepEqual(route.upstreams, [`${upstream}/users/{id}`]);
-    assert.deepEqual(route.timeout, { connect: 250, headers: 30_000, idle: 60_000 });
+    assert.deepEqual(route.timeout, { connect: 250, queue: 5_000, headers: 30_000, idle: 60_000, total: null });
+    assert.equal(route.circuitBreaker, null, 'no breaker, health checks or retries unless asked for');
+    assert.equal(route.healthCheck, null);
+    assert.equal(route.retry, null);
+    assert.equal(route.websocket, false, 'upgrades are opt-in per route');
+    assert.equal(route.requestBuffering, true);
     assert.equal(route.methods, null);
     assert.ok(Object.isFrozen(config) && Object.isFrozen(config.server.limits) && Object.isFrozen(route.timeout));
     assert.throws(() => {
@@ -121,8 +129,24 @@ describe('resolveConfig: accepted configs', () => {
     assert.deepEqual(config.plugins['u'], { kind: 'user', use: './plugins/u.ts', options: { a: 1 }, failurePolicy: 'fail-closed', limits: { memoryMb: 64, cpuMs: 50, wallMs: 1_000 }, fetch: null });
   });
 
+  it('loads `kind: "user"` (what usePlugin writes) as a user plugin even when its name is a built-in\'s', () => {
+    const config = resolveConfig({ plugins: { log: { kind: 'user', use: 'logging', options: { level: 'x' }, failurePolicy: 'fail-open' } }, middleware: ['log'], routes: [] }, builtinPlugins);
+    assert.deepEqual(config.plugins['log'], { kind: 'user', use: 'logging', options: { level: 'x' }, failurePolicy: 'fail-open', limits: { memoryMb: 64, cpuMs: 50, wallMs: 1_000 }, fetch: null });
+    // Without it, the name is the built-in's, as before.
+    assert.equal(resolveConfig({ plugins: { log: { use: 'logging' } }, routes: [] }, builtinPlugins).plugins['log']!.kind, 'builtin');
+  });
+
+  it('a user package named "auth" does not make a route authenticated', () => {
+    expectProblem(
+      { plugins: { auth: { kind: 'user', use: 'auth' } }, routes: [{ path: '/me', upstream: `${upstream}/users/{claims.sub}`, middleware: ['auth'] }] },
+      'routes[0].upstream',
+      /needs an auth plugin/,
+    );
+    expectProblem({ plugins: { x: { kind: 'builtin', use: 'logging' } }, routes: [] }, 'plugins.x.kind');
+  });
+
   it('validates plugin options with the plugin schema and keeps the parsed options', () => {
     const config = resolveConfig({ plugins: { h: { use: 'headers', options: { response: { set: { 'X-A': '1' } } } } }, middleware: ['h'], routes: [] }, builtinPlugins);
-    assert.deepEqual(config.plugins['h'], { kind: 'builtin', use: 'headers', options: { request: { set: {}, remove: [] }, response: { set: { 'X-A': '1' }, remove: [] } } });
+    assert.deepEqual(config.plugins['h'], { kind: 'builtin', use: 'headers', options: { request: { set: {}, append: {}, remove: [] }, response: { set: { 'X-A': '1' }, append: {}, remove: [] } } });
   });
 });

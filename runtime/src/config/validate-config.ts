@@ -1,10 +1,14 @@
+import path from 'node:path';
 import type { z } from 'zod';
-import { patternKey } from '../router/router.ts';
+import { patternKey, patternParams } from '../router/router.ts';
 import { CLAIM_PLACEHOLDER } from '../proxy/path-template.ts';
 import type { BuiltinPluginRegistry } from '../plugins/builtin-plugin.ts';
+import { DEFAULT_PLUGIN_LIMITS } from '../isolate/plugin-host.ts';
 import { ConfigError, formatPath, type ConfigIssue } from './config-error.ts';
 import { configSchema, type ParsedConfig, type ParsedRoute } from './schema.ts';
 import type { ResolvedConfig, ResolvedPluginInstance, ResolvedRoute } from './resolved-config.ts';
+import { resolveBackends, shapeOf } from './resolve-backends.ts';
+import { originPolicies } from '../proxy/origin-policy.ts';
 
 /**
  * parse → validate → resolve defaults → freeze. Returns the frozen resolved config or throws a
@@ -18,24 +22,27 @@ export function resolveConfig(input: unknown, plugins: BuiltinPluginRegistry, fi
   const issues: ConfigIssue[] = [];
   const pluginOptions = checkPlugins(config, plugins, issues);
   checkMiddlewareNames(config, issues);
-  const authenticates = (name: string) => config.plugins[name]?.use === 'auth';
-  const routes = config.routes.map((route, i) => resolveRoute(route, i, issues, config.middleware.some(authenticates) || route.middleware.some(authenticates)));
+  const authenticates = (name: string) => config.plugins[name]?.use === 'auth' && config.plugins[name].kind !== 'user';
+  const notes: ConfigIssue[] = [];
+  const routes = config.routes.map((route, i) => resolveRoute(route, i, issues, notes, config.middleware.some(authenticates) || route.middleware.some(authenticates)));
   checkIndistinguishableRoutes(routes, issues);
+  // Once each route's upstreams are known good: breakers and health checks are per origin.
+  if (issues.length === 0) originPolicies(routes, issues);
   if (issues.length > 0) throw new ConfigError(issues, file);
 
   const resolved: ResolvedConfig = {
-    server: config.server,
+    server: config.server.tls ? { ...config.server, tls: { ...config.server.tls, cert: pemSource(config.server.tls.cert, file), key: pemSource(config.server.tls.key, file) } } : config.server,
     plugins: Object.fromEntries(
       Object.entries(config.plugins).map(([name, p]): [string, ResolvedPluginInstance] => [
         name,
-        plugins.has(p.use)
+        p.kind !== 'user' && plugins.has(p.use)
           ? { kind: 'builtin', use: p.use, options: pluginOptions.get(name) }
           : {
               kind: 'user',
               use: p.use,
               options: p.options ?? {},
               failurePolicy: p.failurePolicy ?? 'fail-closed',
-              limits: { memoryMb: p.limits?.memoryMb ?? 64, cpuMs: p.limits?.cpuMs ?? 50, wallMs: p.limits?.wallMs ?? 1_000 },
+              limits: { memoryMb: p.limits?.memoryMb ?? DEFAULT_PLUGIN_LIMITS.memoryMb, cpuMs: p.limits?.cpuMs ?? DEFAULT_PLUGIN_LIMITS.cpuMs, wallMs: p.limits?.wallMs ?? DEFAULT_PLUGIN_LIMITS.wallMs },
               fetch: p.fetch
                 ? { allow: p.fetch.allow.map((u) => new URL(u).origin), timeoutMs: p.fetch.timeoutMs ?? 5_000, maxResponseBytes: p.fetch.maxResponseBytes ?? 1024 * 1024 }
                 : null,
@@ -44,8 +51,15 @@ export function resolveConfig(input: unknown, plugins: BuiltinPluginRegistry, fi
     ),
     middleware: config.middleware,
     routes,
+    notes,
   };
   return deepFreeze(resolved);
+}
+
+/** PEM text stays as it is; a file path is made absolute against the config file's directory (read by the server, which watches it). */
+function pemSource(value: string, file: string | undefined): string {
+  if (value.includes('-----BEGIN')) return value;
+  return path.resolve(file ? path.dirname(file) : process.cwd(), value);
 }
 
 function zodIssues(issues: readonly z.core.$ZodIssue[]): ConfigIssue[] {
@@ -66,10 +80,11 @@ function zodIssues(issues: readonly z.core.$ZodIssue[]): ConfigIssue[] {
 function checkPlugins(config: ParsedConfig, registry: BuiltinPluginRegistry, issues: ConfigIssue[]): Map<string, unknown> {
   const options = new Map<string, unknown>();
   for (const [name, instance] of Object.entries(config.plugins)) {
-    const plugin = registry.get(instance.use);
+    const plugin = instance.kind === 'user' ? undefined : registry.get(instance.use);
     if (!plugin) {
       // Not a built-in: a user plugin (path or npm package), resolved, bundled and validated in
-      // its isolate when the config loads (load-user-plugins.ts).
+      // its isolate when the config loads (load-user-plugins.ts). `kind: 'user'` (usePlugin) makes
+      // it one even when a package is named like a built-in.
       continue;
     }
     for (const key of ['failurePolicy', 'limits', 'fetch'] as const) {
@@ -110,15 +125,6 @@ function checkMiddlewareNames(config: ParsedConfig, issues: ConfigIssue[]): void
 
 const PLACEHOLDER = /\{([^}]*)\}/g;
 
-function routeParams(pattern: string): Set<string> {
-  const params = new Set<string>();
-  for (const segment of pattern.split('/')) {
-    if (segment.startsWith(':')) params.add(segment.slice(1));
-    else if (segment === '*') params.add('*');
-  }
-  return params;
-}
-
 function checkTemplate(template: string, params: Set<string>, at: PropertyKey[], issues: ConfigIssue[], authenticated: boolean): void {
   for (const [, name] of template.matchAll(PLACEHOLDER)) {
     if (name!.startsWith('claims.')) {
@@ -133,14 +139,28 @@ function checkTemplate(template: string, params: Set<string>, at: PropertyKey[],
   }
 }
 
-function resolveRoute(route: ParsedRoute, index: number, issues: ConfigIssue[], authenticated: boolean): ResolvedRoute {
-  const params = routeParams(route.path);
-  const upstreams = typeof route.upstream === 'string' ? [route.upstream] : route.upstream;
+function resolveRoute(route: ParsedRoute, index: number, issues: ConfigIssue[], notes: ConfigIssue[], authenticated: boolean): ResolvedRoute {
+  const params = patternParams(route.path);
+  if ((route.upstream === undefined) === (route.backends === undefined)) {
+    issues.push({ path: formatPath(['routes', index]), message: 'a route needs either upstream (proxied) or backends (aggregated), not both and not neither' });
+  }
+  const upstreams = route.upstream === undefined ? [] : typeof route.upstream === 'string' ? [route.upstream] : route.upstream;
+  const backends = route.backends ? resolveBackends(route.backends, route.timeout.headers, { routeIndex: index, params, authenticated, issues, notes }) : null;
+  if (backends !== null) {
+    for (const key of ['stripPrefix', 'rewrite', 'shape'] as const) {
+      if (route[key] !== undefined) issues.push({ path: formatPath(['routes', index, key]), message: `${key} applies to a proxied route (upstream); shape each backend instead` });
+    }
+    if (route.websocket) issues.push({ path: formatPath(['routes', index, 'websocket']), message: 'an aggregated route cannot pass WebSockets' });
+  }
+  if (route.shape?.allow && route.shape.deny) issues.push({ path: formatPath(['routes', index, 'shape', 'deny']), message: 'use either allow or deny, not both' });
   upstreams.forEach((url, j) => {
     const at: PropertyKey[] = typeof route.upstream === 'string' ? ['routes', index, 'upstream'] : ['routes', index, 'upstream', j];
     checkTemplate(decodeURI(new URL(url).pathname), params, at, issues, authenticated);
   });
   if (route.rewrite) checkTemplate(route.rewrite, params, ['routes', index, 'rewrite'], issues, authenticated);
+  if (route.retry && route.retry.backoff.base > route.retry.backoff.max) {
+    issues.push({ path: formatPath(['routes', index, 'retry', 'backoff', 'max']), message: `must not be below backoff.base (${route.retry.backoff.base} ms)` });
+  }
   if (route.rewrite && route.stripPrefix) {
     issues.push({ path: formatPath(['routes', index, 'stripPrefix']), message: 'use either stripPrefix or rewrite, not both' });
   }
@@ -152,10 +172,19 @@ function resolveRoute(route: ParsedRoute, index: number, issues: ConfigIssue[], 
     path: route.path,
     methods: route.methods ? [...new Set(route.methods)] : null,
     upstreams,
+    backends,
+    aggregate: route.aggregate,
+    shape: route.shape ? shapeOf(route.shape) : null,
     stripPrefix: route.stripPrefix ?? null,
     rewrite: route.rewrite ?? null,
     preserveHost: route.preserveHost,
-    timeout: route.timeout,
+    websocket: route.websocket,
+    http2: route.http2,
+    requestBuffering: route.requestBuffering,
+    timeout: { ...route.timeout, total: route.timeout.total ?? null },
+    circuitBreaker: route.circuitBreaker ? { ...route.circuitBreaker, errorRate: route.circuitBreaker.errorRate ?? null } : null,
+    healthCheck: route.healthCheck ?? null,
+    retry: route.retry ?? null,
     middleware: route.middleware,
   };
 }

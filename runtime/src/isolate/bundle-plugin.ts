@@ -2,6 +2,7 @@ import { createRequire, SourceMap } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
+import { explainUnresolved } from './node-builtins.ts';
 
 export interface PluginBundle {
   readonly code: string;
@@ -44,8 +45,8 @@ export function resolvePluginSource(use: string, baseDir: string): string {
 
 /**
  * Bundle a plugin and everything it imports into one script for an isolate. platform 'neutral':
- * there is no Node in an isolate, so importing `fs` or `process` fails here, at build time, with
- * the importing file and line.
+ * there is no Node in an isolate, so importing `fs` or `node:crypto` fails here, at build time,
+ * with the importing file and line and what to use instead (node-builtins.ts).
  */
 export async function bundlePlugin(entry: string): Promise<PluginBundle> {
   let result: esbuild.BuildResult<{ write: false; metafile: true }>;
@@ -72,7 +73,7 @@ export async function bundlePlugin(entry: string): Promise<PluginBundle> {
     if (!Array.isArray(failure.errors)) throw err;
     const first = failure.errors[0]!;
     const where = first.location ? `${first.location.file}:${first.location.line}:${first.location.column + 1}` : entry;
-    throw new PluginBuildError(first.text, where);
+    throw new PluginBuildError(explainUnresolved(first.text) ?? first.text, where);
   }
   const files = Object.keys(result.metafile.inputs)
     .filter((f) => !f.includes('node_modules') && !f.startsWith('<'))
@@ -97,12 +98,22 @@ export function pluginLocation(bundle: PluginBundle, stack: string | undefined):
     if (at === -1) continue;
     const match = /^(\d+):(\d+)/.exec(line.slice(at + prefix.length));
     if (!match) continue;
-    let map = parsedMaps.get(bundle);
-    if (!map) parsedMaps.set(bundle, (map = new SourceMap(JSON.parse(bundle.sourceMap))));
-    const entry = map.findEntry(Number(match[1]) - 1, Number(match[2]) - 1);
-    if (!('originalSource' in entry) || !entry.originalSource) continue;
-    const source = entry.originalSource.startsWith('file://') ? fileURLToPath(entry.originalSource) : path.resolve(path.dirname(bundle.entry), entry.originalSource);
-    return `${source}:${entry.originalLine + 1}:${entry.originalColumn + 1}`;
+    const source = bundleLocation(bundle, Number(match[1]), Number(match[2]));
+    if (source) return source;
   }
   return null;
+}
+
+/**
+ * The plugin's own `file:line:column` for a 1-based `line:column` of its bundle (what a console
+ * line carries), or null when the source map does not cover it.
+ */
+export function bundleLocation(bundle: PluginBundle, line: number, column: number): string | null {
+  if (!bundle.sourceMap) return null;
+  let map = parsedMaps.get(bundle);
+  if (!map) parsedMaps.set(bundle, (map = new SourceMap(JSON.parse(bundle.sourceMap))));
+  const entry = map.findEntry(line - 1, column - 1);
+  if (!('originalSource' in entry) || !entry.originalSource) return null;
+  const source = entry.originalSource.startsWith('file://') ? fileURLToPath(entry.originalSource) : path.resolve(path.dirname(bundle.entry), entry.originalSource);
+  return `${source}:${entry.originalLine + 1}:${entry.originalColumn + 1}`;
 }

@@ -3,11 +3,15 @@ import { describe, it } from 'node:test';
 import ivm from 'isolated-vm';
 import { HookWatchdog, WATCHDOG_SCRIPTS, WATCHDOG_TICK_MS } from './hook-watchdog.ts';
 
-/** An isolate with `f(mode)`: 'loop' never returns; anything else answers at once. */
+/** An isolate with `f(mode)`: 'loop' never returns; 'sleep:<ms>' blocks without using CPU; anything else answers at once. */
 function loopingIsolate(): { isolate: ivm.Isolate; f: ivm.Reference<(mode: string) => string> } {
   const isolate = new ivm.Isolate({ memoryLimit: 16 });
   const context = isolate.createContextSync();
-  context.evalSync(`globalThis.f = (mode) => { if (mode === 'loop') { for (;;) {} } return 'ok:' + mode; }`);
+  context.evalSync(`globalThis.f = (mode) => {
+    if (mode === 'loop') { for (;;) {} }
+    if (mode.startsWith('sleep:')) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Number(mode.slice(6)));
+    return 'ok:' + mode;
+  }`);
   return { isolate, f: context.global.getSync('f', { reference: true }) as ivm.Reference<(mode: string) => string> };
 }
 
@@ -49,6 +53,41 @@ describe('hook watchdog', () => {
       a.release();
       b.release();
       healthy.isolate.dispose();
+    }
+  });
+
+  it('measures CPU time, not wall time: a call that is held off the CPU for three times its limit is not stopped', { skip: process.platform !== 'linux' && 'the CPU clock reads /proc' }, async () => {
+    const watchdog = HookWatchdog.shared();
+    const held = loopingIsolate();
+    const runaway = loopingIsolate();
+    const a = (await watchdog.watch(held.isolate, 40))!;
+    const b = (await watchdog.watch(runaway.isolate, 40))!;
+    try {
+      assert.equal(watchdog.measures, 'cpu');
+      // Blocked in Atomics.wait, the hook thread uses no CPU: to the watchdog this is the same as
+      // the whole process being paused (SIGSTOP, contention) while the hook runs.
+      const id = a.enter();
+      assert.notEqual(id, 0);
+      const started = Date.now();
+      assert.equal(held.f.applySync(undefined, ['sleep:120']), 'ok:sleep:120');
+      assert.ok(Date.now() - started >= 120);
+      a.leave();
+      assert.equal(a.stopped(id), false);
+      assert.equal(held.isolate.isDisposed, false);
+      // A loop is still stopped, at its CPU limit.
+      const loopId = b.enter();
+      const cpu = process.threadCpuUsage();
+      assert.throws(() => runaway.f.applySync(undefined, ['loop']), /disposed/);
+      const used = process.threadCpuUsage(cpu);
+      b.leave();
+      assert.ok(b.stopped(loopId));
+      const usedMs = (used.user + used.system) / 1000;
+      assert.ok(usedMs >= 40 - 2, `stopped after ${usedMs} ms of CPU, before its 40 ms limit`);
+      assert.ok(usedMs < 40 + 2 * WATCHDOG_TICK_MS + 1_000, `stopped after ${usedMs} ms of CPU`);
+    } finally {
+      a.release();
+      b.release();
+      held.isolate.dispose();
     }
   });
 

@@ -1,4 +1,6 @@
 import ivm from 'isolated-vm';
+import type { Logger } from 'pino';
+import { CPU_CLOCK_ANSWERED, CPU_CLOCK_FAILED, CPU_CLOCK_NS_BYTE_OFFSET, CPU_CLOCK_REQUESTED, startHookThreadCpuClock } from './hook-thread-cpu-clock.ts';
 
 /** How often the watchdog looks at the calls in progress: a hook is stopped within its limit plus about two ticks. */
 export const WATCHDOG_TICK_MS = 5;
@@ -12,28 +14,70 @@ const STRIDE = 3;
 /**
  * Trusted code, run in the watchdog's own isolate on one of isolated-vm's pool threads. It
  * sleeps on the control word, so a stop request wakes it at once, and otherwise looks at every
- * slot each tick: a call id seen unchanged for the slot's limit has run too long, and the
- * isolate is disposed (V8 terminates the running script on the host's thread). The stopped call
- * is recorded first so the host reports a timeout, not an out-of-memory.
+ * slot each tick: a call id seen unchanged has been running since it was first seen, and once it
+ * has used its limit the isolate is disposed (V8 terminates the running script on the host's
+ * thread). The stopped call is recorded first so the host reports a timeout, not an out-of-memory.
+ *
+ * What "used its limit" means: CPU time of the hook thread, read from the CPU clock
+ * (hook-thread-cpu-clock.ts), so that a pause of the whole process (SIGSTOP, a GC elsewhere, CPU
+ * contention, cgroup throttling) during a hook does not count against the plugin. The host still
+ * only does two atomic stores per call, so there is no reading at the call's start: the baseline
+ * is read the first time a call is still running a tick after it was seen, and CPU is counted
+ * from there (a runaway is stopped at its limit plus one to two ticks; a call is never charged
+ * for time it did not use). Wall time bounds one thread's CPU time, so the clock is not read again
+ * until the call's wall time reaches the limit: calls shorter than a tick cost nothing, and a
+ * runaway costs a reading a tick. Every watched call runs on the one hook thread, so one reading
+ * serves all slots in a tick. Without the clock (not Linux, or its reader is gone), wall time.
  */
-const LOOP = `globalThis.__watch = (sab, isolates, H, S, TICK) => {
+const LOOP = `globalThis.__watch = (sab, isolates, H, S, TICK, clockSab) => {
   const s = new Int32Array(sab);
   const last = new Int32Array(${SLOTS});
   const since = new Float64Array(${SLOTS});
+  const base = new Float64Array(${SLOTS});
+  let clock = clockSab ? new Int32Array(clockSab, 0, 3) : null;
+  const clockNs = clockSab ? new BigInt64Array(clockSab, ${CPU_CLOCK_NS_BYTE_OFFSET}, 1) : null;
+  // The hook thread's CPU time in ms; NaN: no answer within a tick (judge on the next); null: the reader is gone.
+  const readCpu = () => {
+    if (Atomics.load(clock, ${CPU_CLOCK_FAILED}) !== 0) return null;
+    const request = (Atomics.add(clock, ${CPU_CLOCK_REQUESTED}, 1) + 1) | 0;
+    Atomics.notify(clock, ${CPU_CLOCK_REQUESTED});
+    const until = Date.now() + TICK;
+    for (;;) {
+      const answered = Atomics.load(clock, ${CPU_CLOCK_ANSWERED});
+      if (answered === request) return Number(Atomics.load(clockNs, 0)) / 1e6;
+      if (Atomics.load(clock, ${CPU_CLOCK_FAILED}) !== 0) return null;
+      const left = until - Date.now();
+      if (left <= 0) return NaN;
+      Atomics.wait(clock, ${CPU_CLOCK_ANSWERED}, answered, left);
+    }
+  };
+  let tickCpu;
+  const spent = (i, limit, wall) => {
+    if (clock !== null && (Number.isNaN(base[i]) || wall >= limit)) {
+      if (tickCpu === undefined) tickCpu = readCpu();
+      if (tickCpu === null) clock = null;
+      else if (Number.isNaN(tickCpu)) return false;
+      else if (Number.isNaN(base[i])) { base[i] = tickCpu; return false; }
+      else return tickCpu - base[i] >= limit;
+    }
+    return clock === null && wall >= limit;
+  };
   for (;;) {
     Atomics.wait(s, 0, 0, TICK);
     if (Atomics.load(s, 0) !== 0) return 'stopped';
     const now = Date.now();
+    tickCpu = undefined;
     const used = Atomics.load(s, 1);
     for (let i = 0; i < used; i++) {
       const at = H + i * S;
       const id = Atomics.load(s, at);
       if (id === 0) { last[i] = 0; continue; }
-      if (id !== last[i]) { last[i] = id; since[i] = now; continue; }
+      if (id !== last[i]) { last[i] = id; since[i] = now; base[i] = NaN; continue; }
       const limit = Atomics.load(s, at + 1);
-      if (limit === 0 || now - since[i] < limit) continue;
+      if (limit === 0 || !spent(i, limit, now - since[i])) continue;
       Atomics.store(s, at + 2, id);
       since[i] = Infinity;
+      base[i] = Infinity;
       const isolate = isolates[i];
       try { if (isolate && !isolate.isDisposed) isolate.dispose(); } catch {}
     }
@@ -47,6 +91,9 @@ const LOOP = `globalThis.__watch = (sab, isolates, H, S, TICK) => {
  * dumps of test files that exited right after using the watchdog).
  */
 export const WATCHDOG_SCRIPTS: readonly string[] = [`${LOOP}\n;void 0`, 'globalThis.__isolates = [];\nvoid 0'];
+
+/** Where the watchdog says, once, that limits are judged by wall time. */
+export type WatchdogLogger = Pick<Logger, 'warn'>;
 
 /** One watched isolate: the host brackets each synchronous hook call with enter/leave. */
 export interface WatchedIsolate {
@@ -75,6 +122,10 @@ export interface WatchedIsolate {
  * stops the loop (an "epoch"), installs the handle and starts the next epoch. Between epochs
  * `enter()` answers 0 and hook calls fall back to isolated-vm's timeout: no call is unguarded.
  * A running loop keeps Node's event loop alive, so it only runs while an isolate is watched.
+ *
+ * The limit is CPU time where the kernel tells a thread's CPU time (Linux), wall time elsewhere:
+ * see the loop above, and hook-thread-cpu-clock.ts for why a reader thread and not isolated-vm's
+ * `cpuTime`. Which one applies is logged once, as a warning, when it is wall time.
  */
 export class HookWatchdog {
   static #shared: HookWatchdog | null = null;
@@ -99,18 +150,32 @@ export class HookWatchdog {
   /** Watch/release requests, applied one at a time (each may stop and restart the loop). */
   #queue: Promise<unknown> = Promise.resolve();
   #nextCallId = 0;
+  /** The hook thread's CPU clock, started on first use; null once it is known not to be there. */
+  #clock: Promise<SharedArrayBuffer | null> | null = null;
+  #clockBuffer: SharedArrayBuffer | null = null;
+  /** Why limits are judged by wall time, until it is logged. */
+  #unreportedFallback: string | null = null;
+  #logger: WatchdogLogger | null = null;
 
   /** Whether calls entering now are covered by the watchdog (exposed for tests). */
   get covering(): boolean {
     return this.#covering;
   }
 
+  /** What limits are measured in right now (exposed for tests): the hook thread's CPU time, or wall time. */
+  get measures(): 'cpu' | 'wall' {
+    return this.#clockBuffer ? 'cpu' : 'wall';
+  }
+
   /**
    * Watch `isolate`: a synchronous call into it that runs longer than `limitMs` is stopped by
    * disposing it. Null (never a rejection) when every slot is taken or the watchdog cannot take
-   * it: the caller then uses isolated-vm's timeout.
+   * it: the caller then uses isolated-vm's timeout. `logger` hears, once per process, if limits
+   * have to be judged by wall time.
    */
-  watch(isolate: ivm.Isolate, limitMs: number): Promise<WatchedIsolate | null> {
+  watch(isolate: ivm.Isolate, limitMs: number, logger?: WatchdogLogger): Promise<WatchedIsolate | null> {
+    if (logger) this.#logger ??= logger;
+    this.#reportFallback();
     const run = this.#queue.then(() => this.#install(isolate, limitMs));
     this.#queue = run.catch(() => {});
     return run;
@@ -119,6 +184,7 @@ export class HookWatchdog {
   async #install(isolate: ivm.Isolate, limitMs: number): Promise<WatchedIsolate | null> {
     const slot = this.#free.pop() ?? (this.#used < SLOTS ? this.#used++ : -1);
     if (slot < 0) return null;
+    await (this.#clock ??= this.#startClock());
     try {
       await this.#stop();
       this.#ensureIsolate().setSync(slot, isolate);
@@ -167,6 +233,27 @@ export class HookWatchdog {
     };
   }
 
+  /** Start the CPU clock; null (never a rejection) where there is none, and then limits are wall time. */
+  async #startClock(): Promise<SharedArrayBuffer | null> {
+    const fallBack = (reason: string) => {
+      this.#clockBuffer = null;
+      this.#unreportedFallback = reason;
+      this.#reportFallback();
+    };
+    try {
+      this.#clockBuffer = await startHookThreadCpuClock(fallBack);
+    } catch (err) {
+      fallBack(err instanceof Error ? err.message : String(err));
+    }
+    return this.#clockBuffer;
+  }
+
+  #reportFallback(): void {
+    if (this.#unreportedFallback === null || !this.#logger) return;
+    this.#logger.warn({ reason: this.#unreportedFallback }, 'plugin cpuMs limits are measured in wall-clock time: a pause of the whole process during a hook counts against the plugin');
+    this.#unreportedFallback = null;
+  }
+
   /** The watchdog's table of isolates, creating its isolate on first use (or after it was lost). */
   #ensureIsolate(): ivm.Reference<unknown[]> {
     if (!this.#isolate || this.#isolate.isDisposed) {
@@ -184,7 +271,8 @@ export class HookWatchdog {
     Atomics.store(this.#cells, 0, 0);
     const sab = new ivm.ExternalCopy(this.#cells.buffer).copyInto({ release: true });
     // A plain async call: the loop returns a string once stopped, there is no promise to wait on.
-    const epoch = this.#watch!.apply(undefined, [sab, this.#isolates!.derefInto(), HEADER, STRIDE, WATCHDOG_TICK_MS]);
+    const clock = this.#clockBuffer ? new ivm.ExternalCopy(this.#clockBuffer).copyInto({ release: true }) : undefined;
+    const epoch = this.#watch!.apply(undefined, [sab, this.#isolates!.derefInto(), HEADER, STRIDE, WATCHDOG_TICK_MS, clock]);
     this.#covering = true;
     const done = epoch.then(
       () => {},

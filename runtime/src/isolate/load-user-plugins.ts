@@ -54,7 +54,9 @@ export async function loadUserPlugins(config: ResolvedConfig, baseDir: string, l
         hosts.set(name, host);
       } catch (err) {
         if (err instanceof PluginOptionsError) {
-          for (const issue of err.issues) issues.push({ path: formatPath(['plugins', name, 'options', ...issue.path]), message: issue.message });
+          // Paths cross the isolate as strings: an all-digit segment is an array index (`rules[1]`).
+          const segments = (p: readonly string[]) => p.map((seg) => (/^(0|[1-9]\d{0,8})$/.test(seg) ? Number(seg) : seg));
+          for (const issue of err.issues) issues.push({ path: formatPath(['plugins', name, 'options', ...segments(issue.path)]), message: issue.message });
         } else if (err instanceof PluginBuildError) {
           issues.push({ path: formatPath(['plugins', name, 'use']), message: `${path.relative(process.cwd(), err.location) || err.location}: ${err.message}` });
         } else {

@@ -9,6 +9,7 @@ import { silentLogger } from '../logging/logger.ts';
 import { bundlePlugin } from './bundle-plugin.ts';
 import { createPluginMiddleware } from './plugin-middleware.ts';
 import { PluginHost } from './plugin-host.ts';
+import { streamOrBytes } from '../proxy/upstream-body.ts';
 
 const fixtures = path.join(import.meta.dirname, 'fixtures');
 const root = path.resolve(import.meta.dirname, '../../..');
@@ -22,7 +23,8 @@ function request(body: Readable | null, headers: HeaderMap = {}): GatewayRequest
   return testRequest({ method: 'POST', path: '/x', headers: { host: 'gw', ...headers }, clientIp: '203.0.113.7', remoteAddress: '203.0.113.7', body, route: { name: 'body-route' } as GatewayRequest['route'] });
 }
 
-async function text(body: GatewayResponse['body'] | GatewayRequest['body']): Promise<string> {
+async function text(given: GatewayResponse['body'] | GatewayRequest['body']): Promise<string> {
+  const body = streamOrBytes({ body: given });
   if (body === null) return '';
   if (typeof body === 'string') return body;
   if (body instanceof Readable) {

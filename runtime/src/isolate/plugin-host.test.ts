@@ -76,10 +76,11 @@ describe('plugin host (isolated-vm)', () => {
       assert.deepEqual(err.issues, [{ message: 'tag must be a string', path: ['tag'] }]);
       return true;
     });
-    const plugin = (await import('./fixtures/async-options.ts')).default;
-    const tested = await testPlugin(plugin, { tag: 'blue' });
-    assert.equal((await tested.request()).forwarded?.headers['x-tag'], 'BLUE');
-    await assert.rejects(testPlugin(plugin, { tag: 1 } as unknown as { tag: string }), /tag must be a string/);
+    for (const mode of ['sandbox', 'node'] as const) {
+      const tested = await testPlugin(() => import('./fixtures/async-options.ts'), { tag: 'blue' }, { mode });
+      assert.equal((await tested.request()).forwarded?.headers['x-tag'], 'BLUE', mode);
+      await assert.rejects(testPlugin(() => import('./fixtures/async-options.ts'), { tag: 1 } as unknown as { tag: string }, { mode }), /tag must be a string/);
+    }
   });
 
   it('reports a plugin that imports Node built-ins at build time, with file and line', async () => {
@@ -158,6 +159,9 @@ describe('plugin host (isolated-vm)', () => {
     const res = await handler(request({ 'x-mode': 'escape' }));
     assert.equal(res.status, 200);
     const seen = (await json(res)) as Record<string, string>;
+    assert.deepEqual(seen['hostObjects'], [], 'no isolated-vm object or host function is reachable, through the sandbox globals either');
+    assert.equal(seen['walked'], true, 'the walk went through crypto, console, URL and TextEncoder');
+    assert.deepEqual(seen['globals'], ['__isogateHost', '__isogatePlugin'], 'the host callbacks were taken off the global object');
     assert.equal(seen['process'], 'undefined');
     assert.equal(seen['require'], 'undefined');
     assert.equal(seen['fetch'], 'undefined');

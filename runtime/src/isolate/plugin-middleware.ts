@@ -3,6 +3,7 @@ import type { GatewayRequest, GatewayResponse, Middleware } from '../chain/types
 import { Readable } from 'node:stream';
 import { applyHeaderOps, bodyKind, bodyless, directResponseParts, fitHeaders, hookMessage, responseFragment, type HookOutput } from '@isogate/sdk/internal/hook-wire';
 import { discardBody } from '../chain/discard-body.ts';
+import { streamOrBytes } from '../proxy/upstream-body.ts';
 import { GatewayError } from '../errors.ts';
 import { errorResponse } from '../errors.ts';
 import { toGatewayError } from '../proxy/upstream-errors.ts';
@@ -19,7 +20,7 @@ import {
   type BodyKind,
 } from './buffer-body.ts';
 import { PluginFailure, type PluginHost } from './plugin-host.ts';
-import { emitRequestEvent, startHook, type HookName, type PluginErrorKind } from '../chain/instruments.ts';
+import { emitRequestEvent, requestLogFields, startHook, type HookName, type PluginErrorKind } from '../chain/instruments.ts';
 import { forwardPluginLogs } from './user-plugin-handle.ts';
 
 /** Plugin-visible per-request state lives here in `req.state`, as JSON values shared by all plugins. */
@@ -136,7 +137,7 @@ export function createPluginMiddleware(host: PluginHost, instanceName: string, p
    * the client gets a coded 502. A coded (gzip…) body for 'text'/'json' is not buffered at all.
    */
   const prepareResponse = async (req: GatewayRequest, res: GatewayResponse, kind: BodyKind): Promise<Prepared | GatewayResponse> => {
-    const body = res.body;
+    const body = streamOrBytes(res);
     const given = kind === 'bytes' || isIdentityEncoded(res.headers);
     if (body instanceof Readable) {
       if (!given) return { fragment: undefined, held: null, streaming: true };
@@ -164,7 +165,7 @@ export function createPluginMiddleware(host: PluginHost, instanceName: string, p
     return { fragment: given ? responseFragment(kind, bytes) : undefined, held: bytes, streaming: false };
   };
 
-  const emit = (out: HookOutput) => forwardPluginLogs(out, log);
+  const emit = (out: HookOutput) => forwardPluginLogs(out, log, host.bundle);
 
   /**
    * One hook crossing, timed for the observers attached to the request (none: no cost beyond a
@@ -198,7 +199,11 @@ export function createPluginMiddleware(host: PluginHost, instanceName: string, p
   const failed = (err: unknown, hook: HookName, req: GatewayRequest): GatewayResponse | null => {
     const kind = failureKind(err);
     emitRequestEvent(req, { type: 'plugin-error', plugin: instanceName, hook, kind });
-    log.error({ hook, kind, plugin: name, error: err instanceof Error ? err.message : String(err), source: (err instanceof PluginFailure && err.location) || host.bundle.entry }, `plugin ${hook} failed (${policy})`);
+    // The request's id and route tie this line to the access line and to what the client was told.
+    log.error(
+      { ...requestLogFields(req), hook, kind, plugin: name, error: err instanceof Error ? err.message : String(err), source: (err instanceof PluginFailure && err.location) || host.bundle.entry },
+      `plugin ${hook} failed (${policy})`,
+    );
     return policy === 'fail-open' ? null : errorResponse('PLUGIN_FAILED');
   };
 

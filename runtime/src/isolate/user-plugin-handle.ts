@@ -1,16 +1,25 @@
 import type { Logger } from 'pino';
 import type { HookOutput } from '@isogate/sdk/internal/hook-wire';
-import { emitRequestEvent, startHook } from '../chain/instruments.ts';
+import { emitRequestEvent, requestLogFields, startHook } from '../chain/instruments.ts';
 import type { GatewayRequest } from '../chain/types.ts';
 import type { UserPluginHandle, VerifierResult } from '../plugins/builtin-plugin.ts';
+import { bundleLocation, type PluginBundle } from './bundle-plugin.ts';
 import { PluginFailure, type PluginHost } from './plugin-host.ts';
 
-/** Forward a hook's `ctx.log` entries to the gateway's logger. */
-export function forwardPluginLogs(out: HookOutput, log: Logger): void {
+/**
+ * Forward a hook's `ctx.log` and `console` entries to the gateway's logger. A console line names
+ * where the plugin logged it (`source`, its own file:line:column, from the bundle's source map).
+ */
+export function forwardPluginLogs(out: HookOutput, log: Logger, bundle: PluginBundle): void {
   if (!out.l) return;
-  for (const [level, message, fields] of out.l) {
+  for (const [level, message, fields, where] of out.l) {
     const at = level === 'debug' || level === 'info' || level === 'warn' || level === 'error' ? level : 'info';
-    log[at]({ fields }, message);
+    if (where === undefined) {
+      log[at]({ fields }, message);
+      continue;
+    }
+    const [line, column] = where.split(':').map(Number);
+    log[at]({ fields, source: bundleLocation(bundle, line!, column!) ?? bundle.entry }, message);
   }
 }
 
@@ -31,7 +40,7 @@ export function userPluginHandle(host: PluginHost, instanceName: string, logger:
       try {
         const raw = host.call('verifier', JSON.stringify({ t: token }), '{}');
         const out = JSON.parse(typeof raw === 'string' ? raw : await raw) as HookOutput;
-        forwardPluginLogs(out, log);
+        forwardPluginLogs(out, log, host.bundle);
         if (out.v === undefined || out.x) throw new PluginFailure(host.manifest.name, 'bad-result', out.x ?? 'verifier answered nothing');
         if (out.u !== undefined) throw new PluginFailure(host.manifest.name, 'unavailable', `the verifier's fetch failed: ${out.u}`);
         done?.(undefined);
@@ -42,7 +51,10 @@ export function userPluginHandle(host: PluginHost, instanceName: string, logger:
         const kind = err instanceof PluginFailure ? err.kind : 'throw';
         done?.(kind);
         emitRequestEvent(req, { type: 'plugin-error', plugin: instanceName, hook: 'verifier', kind });
-        log.error({ hook: 'verifier', kind, error: err instanceof Error ? err.message : String(err), source: (err instanceof PluginFailure && err.location) || host.bundle.entry }, 'plugin verifier failed');
+        log.error(
+          { ...requestLogFields(req), hook: 'verifier', kind, error: err instanceof Error ? err.message : String(err), source: (err instanceof PluginFailure && err.location) || host.bundle.entry },
+          'plugin verifier failed',
+        );
         throw err instanceof PluginFailure ? err : new PluginFailure(host.manifest.name, 'throw', String(err));
       }
     },

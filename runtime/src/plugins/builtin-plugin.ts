@@ -5,7 +5,15 @@ import type { ResolvedConfig } from '../config/resolved-config.ts';
 import type { SentOutcome } from '../chain/instruments.ts';
 
 /** Gateway-wide happenings that outlive one routing table. */
-export type GatewayEvent = { type: 'config-reload'; result: 'success' | 'failure' };
+export type GatewayEvent =
+  | { type: 'config-reload'; result: 'success' | 'failure' }
+  /**
+   * An upstream origin's circuit breaker (proxy/breaker/circuit-breaker.ts) changed state
+   * (`previous` is the state it left), or, with `previous: null`, a report of its present state
+   * that is no change: given to a listener when it subscribes, for every origin in use, and
+   * `closed` when no routing table uses an origin any more.
+   */
+  | { type: 'upstream-circuit'; upstream: string; state: 'closed' | 'half-open' | 'open'; previous: 'closed' | 'half-open' | 'open' | null };
 
 /** What an endpoint served before routing is given (there is no route yet). */
 export interface EndpointRequest {
@@ -24,6 +32,11 @@ export interface UnroutedRequest extends EndpointRequest {
   readonly clientIp: string;
   readonly fromTrustedProxy: boolean;
   readonly protocol: 'http' | 'https';
+  /**
+   * Whether the transport took this request as an upgrade. Its answer is then written raw and the
+   * transport reports no `sent` for it: an observer records it when told.
+   */
+  readonly upgrade: boolean;
 }
 
 /** A path answered by a plugin before routing, like the health endpoints (`/metrics`). */

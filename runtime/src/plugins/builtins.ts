@@ -1,4 +1,5 @@
 import { authPlugin } from '../../../plugins/auth/index.ts';
+import { cachePlugin } from '../../../plugins/cache/index.ts';
 import { headersPlugin } from '../../../plugins/headers/index.ts';
 import { loggingPlugin } from '../../../plugins/logging/index.ts';
 import { metricsPlugin } from '../../../plugins/metrics/index.ts';
@@ -14,4 +15,5 @@ export const builtinPlugins = definePluginRegistry([
   loggingPlugin as BuiltinPlugin<never>,
   metricsPlugin as BuiltinPlugin<never>,
   tracingPlugin as BuiltinPlugin<never>,
+  cachePlugin as BuiltinPlugin<never>,
 ]);

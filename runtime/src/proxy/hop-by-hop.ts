@@ -58,6 +58,9 @@ export function endToEndRequestHeaders(headers: HeaderMap): HeaderMap {
     if (REQUEST_DROP.has(name)) continue;
     out[name] = headers[name]!;
   }
+  // `TE: trailers` is the one TE value that means something end to end: the client can take
+  // trailers (gRPC requires it of every request), and an HTTP/2 hop carries it on (RFC 9113 §8.2.2).
+  if (typeof headers['te'] === 'string' && headers['te'].trim().toLowerCase() === 'trailers') out['te'] = 'trailers';
   return out;
 }
 

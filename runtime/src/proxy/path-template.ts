@@ -1,4 +1,4 @@
-import { GatewayError } from '../errors.ts';
+import { claimValue } from './template.ts';
 
 /**
  * Upstream URL templates: `/users/{id}`, `/files/{*}` or `/tenants/{claims.org.id}/...`.
@@ -41,24 +41,4 @@ export function fillTemplate(template: CompiledTemplate, params: Record<string, 
   }
   // `/files/{*}` with an empty rest gives `/files/`; `/{*}` gives `/`. Never forward an empty path.
   return out === '' ? '/' : out;
-}
-
-/**
- * A claim used in a URL must be there and be a plain string or number, and not a dot segment:
- * without it the request cannot be addressed to the right resource, and that is the caller's lack
- * of rights (403); with no claims at all the caller is anonymous (401).
- */
-function claimValue(claims: Readonly<Record<string, unknown>> | null, path: readonly string[]): string {
-  // No claims at all: nobody authenticated (an `optional` auth let an anonymous request through).
-  if (claims === null) throw new GatewayError('UNAUTHORIZED', { headers: { 'www-authenticate': 'Bearer' } });
-  let value: unknown = claims;
-  for (const key of path) {
-    if (value === null || typeof value !== 'object' || !Object.hasOwn(value, key)) throw new GatewayError('FORBIDDEN');
-    value = (value as Record<string, unknown>)[key];
-  }
-  // `.` and `..` would survive encodeURIComponent as dot segments (route params cannot: the
-  // normaliser refuses them), and a claim such as a username can be chosen by its user.
-  if (typeof value === 'string' && value !== '' && value !== '.' && value !== '..') return value;
-  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
-  throw new GatewayError('FORBIDDEN');
 }

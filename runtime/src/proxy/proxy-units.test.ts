@@ -13,7 +13,7 @@ describe('hop-by-hop headers', () => {
       connection: 'keep-alive, X-Secret',
       'keep-alive': 'timeout=5',
       'proxy-connection': 'keep-alive',
-      te: 'trailers',
+      te: 'gzip, trailers',
       trailer: 'x',
       'transfer-encoding': 'chunked',
       upgrade: 'h2c',
@@ -27,6 +27,8 @@ describe('hop-by-hop headers', () => {
     dropConnectionNominated(incoming); // on arrival
     const out = endToEndRequestHeaders(incoming); // at the proxy
     assert.deepEqual(out, { 'x-kept': 'k', authorization: 'Bearer t' });
+    // `TE: trailers` alone is kept: it is how a gRPC client says it takes trailers.
+    assert.equal(endToEndRequestHeaders({ te: 'trailers' })['te'], 'trailers');
   });
 
   it('never lets a client nominate away a header the gateway sets after arrival', () => {

@@ -82,6 +82,11 @@ describe('normalizePath', () => {
     ['/%F0%9F%98%80', '/%F0%9F%98%80'],
     ['/%2e%2efoo', '/..foo'],
     ['/a/%2e%2e%2e', '/a/...'],
+    // Not dot segments: a name that starts with dots, or `;` after three dots.
+    ['/a/.htaccess;x', '/a/.htaccess;x'],
+    ['/a/...;x', '/a/...;x'],
+    ['/a/b..;/c', '/a/b..;/c'],
+    ['/a;x/b', '/a;x/b'],
   ];
   for (const [raw, expected] of accepted) {
     it(`normalises ${JSON.stringify(raw)} to ${JSON.stringify(expected)}`, () => {
@@ -116,6 +121,14 @@ describe('normalizePath', () => {
     ['/a/.%2E', /dot segment/],
     ['/a/%2e.', /dot segment/],
     ['/%2e', /dot segment/],
+    // Path parameters on a dot segment: Tomcat, Jetty and Spring resolve `..;x` to `..`.
+    ['/public/..;/admin/secret', /parameters on a dot segment/],
+    ['/a/..;jsessionid=1/b', /parameters on a dot segment/],
+    ['/a/.;/b', /parameters on a dot segment/],
+    ['/a/..;', /parameters on a dot segment/],
+    ['/a/..%3b/b', /parameters on a dot segment/],
+    ['/a/%2e%2e;/b', /parameters on a dot segment/],
+    ['/a/.%2e%3Bx', /parameters on a dot segment/],
     ['/%C0%AF', /UTF-8/],
     ['/%c0%ae%c0%ae/etc', /UTF-8/],
     ['/%ff', /UTF-8/],

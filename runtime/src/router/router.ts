@@ -102,6 +102,16 @@ export function checkPattern(pattern: string): string | null {
 }
 
 /** Canonical key of a pattern: param names erased (`/users/:id` and `/users/:uid` → same key). Used by config validation to reject two routes that can never be told apart. Throws RouterPatternError on an invalid pattern. */
+/** The params a route pattern binds: each `:name` segment, and `*` for a trailing wildcard. */
+export function patternParams(pattern: string): Set<string> {
+  const params = new Set<string>();
+  for (const segment of pattern.split('/')) {
+    if (segment.startsWith(':')) params.add(segment.slice(1));
+    else if (segment === '*') params.add('*');
+  }
+  return params;
+}
+
 export function patternKey(pattern: string): string {
   const segments = parsePattern(pattern);
   if (typeof segments === 'string') throw new RouterPatternError(segments);

@@ -25,8 +25,8 @@ export interface HookRuntime {
   /** Register the plugin module's default export; returns its manifest as JSON. */
   register(value: unknown): string;
   /**
-   * Validate the options (JSON text) with the plugin's Standard Schema; `{"ok":true}` or the
-   * issues. An async schema answers `\u0000<id>` like a hook: `settle(id)` gives the result, so
+   * Validate the options (JSON text) with the plugin's Standard Schema, and refuse keys it does not
+   * know (unless the plugin set `allowUnknownOptions`); `{"ok":true}` or the issues. An async schema answers `\u0000<id>` like a hook: `settle(id)` gives the result, so
    * the host calls it synchronously like any hook and only an async schema costs a round trip.
    */
   configure(input: string): string;
@@ -37,6 +37,12 @@ export interface HookRuntime {
    */
   call(hook: string, input: string, requestHeaders: string, responseHeaders?: string): string;
   settle(id: number): Promise<string>;
+  /**
+   * Add a line to the log of the hook call in progress, as `ctx.log` does (the isolate's `console`
+   * writes here; a line outside any call is dropped). `where` is the caller's `line:column` in the
+   * plugin's bundle, which the host maps to the plugin's source. Uses no `this`.
+   */
+  log(level: 'debug' | 'info' | 'warn' | 'error', message: string, where?: string): void;
 }
 
 /**
@@ -49,7 +55,7 @@ export interface HookRuntime {
  */
 export function createHookRuntime(fetchOverride?: (url: string, init: string) => Promise<string>): HookRuntime {
   type Fields = Record<string, string[]>;
-  type LogEntry = [level: string, message: string, fields: unknown];
+  type LogEntry = [level: string, message: string, fields: unknown, where?: string];
 
   // `ctx.fetch` exists only where the gateway installed an allow-listed host fetch for this plugin
   // (a frozen closure; the plugin never sees the isolated-vm reference behind it).
@@ -60,7 +66,11 @@ export function createHookRuntime(fetchOverride?: (url: string, init: string) =>
   const hostFetch = fetchOverride ?? (globalThis as { __isogateHostFetch?: (url: string, init: string) => Promise<string> }).__isogateHostFetch;
   const pluginFetch = hostFetch
     ? Object.freeze(async (url: unknown, init?: { method?: unknown; headers?: unknown; body?: unknown }) => {
-        const answer = JSON.parse(await hostFetch(String(url), JSON.stringify(init ?? {}))) as { status: number; headers: Record<string, string>; body: string; error?: string };
+        const caller = current;
+        const reply = await hostFetch(String(url), JSON.stringify(init ?? {}));
+        // The host's answer resumes this call alone (a task of its own): its console lines are its own again.
+        current = caller;
+        const answer = JSON.parse(reply) as { status: number; headers: Record<string, string>; body: string; error?: string };
         if (answer.error !== undefined) {
           const failure = new Error(answer.error);
           fetchFailures.add(failure);
@@ -235,6 +245,13 @@ export function createHookRuntime(fetchOverride?: (url: string, init: string) =>
   const pending = new Map<number, Promise<string>>();
   let nextId = 1;
 
+  /**
+   * The log of the call that last entered the isolate, for `console`. Exact: a call's synchronous
+   * part and the promise jobs it queued all run before the host can start another call, and the
+   * only other way in, ctx.fetch's answer, sets it back to the call that asked.
+   */
+  let current: LogEntry[] | null = null;
+
   function makeLog(entries: LogEntry[]) {
     const at = (level: string) => (message: unknown, fields?: unknown) => {
       if (entries.length < 100) entries.push([level, String(message), fields === undefined ? null : fields]);
@@ -275,6 +292,7 @@ export function createHookRuntime(fetchOverride?: (url: string, init: string) =>
   function run(hook: string, input: string, requestHeaders: string, responseHeaders?: string): string {
     const msg = JSON.parse(input);
     const logs: LogEntry[] = [];
+    current = logs;
     const ctx = Object.freeze({ options, state: msg.s ?? {}, log: makeLog(logs), claims: msg.c ?? undefined, fetch: pluginFetch });
     if (hook === 'verifier') return verify(msg, logs, ctx);
     const rq = msg.rq;
@@ -333,6 +351,77 @@ export function createHookRuntime(fetchOverride?: (url: string, init: string) =>
     return finish(result);
   }
 
+  type OptionIssue = { message: string; path: string[] };
+
+  /**
+   * Option keys the schema neither declared nor used. Standard Schema cannot be asked which keys
+   * it declares, so the options given are walked beside the value the schema produced: a key that
+   * is missing from the output at the same place (zod's default object drops it silently) is a
+   * suspect. A suspect is confirmed by validating the options without it: an unchanged output
+   * means the key did nothing; a transform that renamed or consumed it changes the output, so it
+   * is kept. Records and loose objects keep unknown keys, so they never raise a suspect; a value
+   * a transform turned into something else (a Map, a Date, a shorter array) is not walked into.
+   */
+  function unknownOptions(input: string, output: unknown, validate: (value: unknown) => unknown): OptionIssue[] | Promise<OptionIssue[]> {
+    const plain = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && (Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null);
+    const suspects: { path: string[]; near: string[] }[] = [];
+    const walk = (given: unknown, kept: unknown, at: string[]): void => {
+      if (Array.isArray(given)) {
+        if (Array.isArray(kept) && kept.length === given.length) given.forEach((g, i) => walk(g, kept[i], [...at, String(i)]));
+      } else if (plain(given) && plain(kept)) {
+        for (const key of Object.keys(given)) {
+          if (Object.hasOwn(kept, key)) walk(given[key], kept[key], [...at, key]);
+          else if (suspects.length < 20) suspects.push({ path: [...at, key], near: Object.keys(kept) });
+        }
+      }
+    };
+    walk(JSON.parse(input), output, []);
+    if (suspects.length === 0) return [];
+    const same = (a: unknown, b: unknown, depth: number): boolean => {
+      if (Object.is(a, b)) return true;
+      if (depth > 64 || a === null || b === null || typeof a !== 'object' || typeof b !== 'object' || Object.getPrototypeOf(a) !== Object.getPrototypeOf(b)) return false;
+      if (a instanceof Date) return a.getTime() === (b as Date).getTime();
+      if (a instanceof Map || a instanceof Set) return same([...a], [...(b as Map<unknown, unknown>)], depth + 1);
+      const ka = Object.keys(a);
+      return ka.length === Object.keys(b).length && ka.every((k) => Object.hasOwn(b, k) && same((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], depth + 1));
+    };
+    // Validate the options without these keys: true when the schema produces the same value.
+    const idle = (paths: string[][]): boolean | Promise<boolean> => {
+      const probe = JSON.parse(input) as Record<string, unknown>;
+      for (const p of paths) {
+        let at: Record<string, unknown> = probe;
+        for (const seg of p.slice(0, -1)) at = at[seg] as Record<string, unknown>;
+        delete at[p[p.length - 1]!];
+      }
+      const judge = (r: { value?: unknown; issues?: unknown }) => !r.issues && same(r.value, output, 0);
+      const result = validate(probe) as { value?: unknown; issues?: unknown } | Promise<{ value?: unknown; issues?: unknown }>;
+      return result instanceof Promise ? result.then(judge, () => false) : judge(result);
+    };
+    const distance = (a: string, b: string): number => {
+      let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+      for (let i = 1; i <= a.length; i++) {
+        const next = [i];
+        for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+        row = next;
+      }
+      return row[b.length]!;
+    };
+    const issue = (s: { path: string[]; near: string[] }): OptionIssue => {
+      const key = s.path[s.path.length - 1]!;
+      const guess = s.near.filter((k) => distance(key, k) <= Math.max(1, Math.floor(k.length / 3))).sort((x, y) => distance(key, x) - distance(key, y))[0];
+      return { message: `unknown option: the plugin's options schema does not declare it${guess === undefined ? '' : ` (did you mean "${guess}"?)`}`, path: s.path };
+    };
+    // Usually every suspect is a typo: one validation confirms them all. Otherwise one each.
+    const pick = (verdicts: boolean[]) => suspects.filter((_, i) => verdicts[i]).map(issue);
+    const each = (): OptionIssue[] | Promise<OptionIssue[]> => {
+      const verdicts = suspects.map((s) => idle([s.path]));
+      return verdicts.some((v) => v instanceof Promise) ? Promise.all(verdicts).then(pick) : pick(verdicts as boolean[]);
+    };
+    const all = idle(suspects.map((s) => s.path));
+    if (all instanceof Promise) return all.then((yes) => (yes ? suspects.map(issue) : each()));
+    return all ? suspects.map(issue) : each();
+  }
+
   return Object.freeze({
     register(value: unknown): string {
       const p = (value as { default?: unknown })?.default ?? value;
@@ -355,12 +444,16 @@ export function createHookRuntime(fetchOverride?: (url: string, init: string) =>
     configure(input: string): string {
       const raw = JSON.parse(input);
       const schema = (plugin!['options'] as { '~standard'?: { validate(v: unknown): unknown } } | undefined)?.['~standard'];
+      // `allowUnknownOptions`: the plugin passes options through; otherwise a key nobody reads is a mistake.
+      const open = plugin!['allowUnknownOptions'] === true;
       if (!schema) {
+        const unknown = open || raw === null || typeof raw !== 'object' ? [] : Object.keys(raw).map((key) => ({ message: 'unknown option: the plugin declares no options (a plugin that reads options without a schema sets allowUnknownOptions)', path: [key] }));
+        if (unknown.length > 0) return JSON.stringify({ ok: false, issues: unknown });
         options = Object.freeze(raw ?? {});
         return '{"ok":true}';
       }
       type Result = { value?: unknown; issues?: { message: string; path?: unknown[] }[] };
-      const report = (result: Result) => {
+      const report = (result: Result): string | Promise<string> => {
         if (result.issues) {
           const issues = result.issues.map((i) => ({
             message: String(i.message),
@@ -368,13 +461,19 @@ export function createHookRuntime(fetchOverride?: (url: string, init: string) =>
           }));
           return JSON.stringify({ ok: false, issues });
         }
-        options = result.value;
-        return '{"ok":true}';
+        const accept = (unknown: OptionIssue[]) => {
+          if (unknown.length > 0) return JSON.stringify({ ok: false, issues: unknown });
+          options = result.value;
+          return '{"ok":true}';
+        };
+        const unknown = open ? [] : unknownOptions(input, result.value, (v) => schema.validate(v));
+        return unknown instanceof Promise ? unknown.then(accept) : accept(unknown);
       };
       const result = schema.validate(raw) as Result | Promise<Result>;
-      if (!(result instanceof Promise)) return report(result);
+      const answer = result instanceof Promise ? result.then(report) : report(result);
+      if (typeof answer === 'string') return answer;
       const id = nextId++;
-      pending.set(id, result.then(report));
+      pending.set(id, answer);
       return `\u0000${id}`;
     },
     call: run,
@@ -382,6 +481,9 @@ export function createHookRuntime(fetchOverride?: (url: string, init: string) =>
       const p = pending.get(id)!;
       pending.delete(id);
       return p;
+    },
+    log(level: 'debug' | 'info' | 'warn' | 'error', message: string, where?: string): void {
+      if (current && current.length < 100) current.push(where === undefined ? [level, String(message), null] : [level, String(message), null, where]);
     },
   });
 }

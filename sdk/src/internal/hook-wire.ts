@@ -27,8 +27,8 @@ export interface HookOutput {
   x?: string;
   /** `verifier` only: a failed `ctx.fetch` escaped the hook: the verifier could not decide (an outage). */
   u?: string;
-  /** `ctx.log` calls: level, message, fields (null for none). */
-  l?: [string, string, unknown][];
+  /** `ctx.log` and `console` calls: level, message, fields (null for none), and for console the caller's `line:column` in the bundle. */
+  l?: [string, string, unknown, string?][];
   /** A changed path (not yet normalised). */
   p?: string;
   /** A changed query. */

@@ -114,6 +114,13 @@ function badCharReason(c: number): string | null {
   return null;
 }
 
+/** `.;…` or `..;…`, the `;` literal or percent-encoded (segments here carry upper-case escapes). */
+function isDotSegmentWithParams(seg: string): boolean {
+  const dots = seg.charCodeAt(1) === DOT ? 2 : 1;
+  if (seg.charCodeAt(0) !== DOT || seg.length === dots) return false;
+  return seg.charCodeAt(dots) === 0x3b /* ';' */ || seg.startsWith('%3B', dots);
+}
+
 /**
  * Normalise a raw path (no query).
  * @internal
@@ -182,6 +189,12 @@ function normalizeSlow(rawPath: string): NormalizedPath {
     seg += rawPath.slice(runStart, i);
     const last = i >= len;
 
+    if (isDotSegmentWithParams(seg)) {
+      // `..;jsessionid=x`: Tomcat, Jetty and Spring drop path parameters and then resolve the dot
+      // segment, so the upstream would see `..` where we routed on a plain name (and escape the
+      // route's prefix). Like other ambiguous segments, it is refused rather than guessed at.
+      return { ok: false, reason: 'path parameters on a dot segment' };
+    }
     if (seg === '.' || seg === '..') {
       // An encoded dot segment is resolved by some upstreams and not others; refuse to pick one.
       if (hadEscape) return { ok: false, reason: 'encoded dot segment in path' };

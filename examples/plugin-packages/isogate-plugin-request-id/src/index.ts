@@ -4,24 +4,6 @@ import { z } from 'zod';
 // A client-sent id is kept only if it looks like an id: it ends up in logs and upstream headers.
 const ACCEPTABLE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-const HEX = '0123456789abcdef';
-
-/**
- * A random UUID (version 4 layout) from `Math.random`. Plugins run in a bare V8 isolate, where
- * `crypto.randomUUID` and `crypto.getRandomValues` do not exist. `Math.random` is not a
- * cryptographic generator: fine for correlating logs, never for anything secret or guessable.
- */
-function randomUuid(): string {
-  let out = '';
-  for (let i = 0; i < 36; i++) {
-    if (i === 8 || i === 13 || i === 18 || i === 23) out += '-';
-    else if (i === 14) out += '4';
-    else if (i === 19) out += HEX[8 + Math.floor(Math.random() * 4)];
-    else out += HEX[Math.floor(Math.random() * 16)];
-  }
-  return out;
-}
-
 /**
  * Gives every request an id: keeps an acceptable one the client sent, otherwise sets a new
  * random one, before the request goes upstream. The id is put in `ctx.state.requestId` for the
@@ -43,7 +25,8 @@ export default definePlugin({
     const incoming = req.headers.getAll(header);
     let id = incoming.length === 1 && trustIncoming && ACCEPTABLE_ID.test(incoming[0]!) ? incoming[0]! : undefined;
     if (id === undefined) {
-      id = randomUuid();
+      // A version 4 UUID from the host's cryptographic generator (the sandbox's crypto global).
+      id = crypto.randomUUID();
       req.headers.set(header, id);
       if (incoming.length > 0) ctx.log.debug('replaced a request id', { route: req.routeName });
     }

@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { silentLogger } from '../logging/logger.ts';
+import { bundlePlugin } from './bundle-plugin.ts';
+import { PluginFailure, PluginHost } from './plugin-host.ts';
+
+const probePath = path.join(import.meta.dirname, 'fixtures/isolate-probe.ts');
+const limits = { memoryMb: 32, cpuMs: 50, wallMs: 300 };
+const message = JSON.stringify({ rq: { m: 'GET', p: '/x', q: '', pa: {}, ip: '203.0.113.7', rn: 'r' } });
+const looping = JSON.stringify({ 'x-mode': 'loop' });
+
+/** The isolate that answered a call (its id), from the request headers the probe set. */
+function isolateOf(output: string): string {
+  const out = JSON.parse(output) as { h?: unknown };
+  const found = /"x-isolate","([a-z0-9]+)"/.exec(JSON.stringify(out.h));
+  assert.ok(found, `no x-isolate in ${output}`);
+  return found[1]!;
+}
+
+async function until(check: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 1_000 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.ok(check(), `timed out waiting for ${what}`);
+}
+
+describe('plugin host: the warm spare', () => {
+  it('a call after a failure runs on the spare at once, synchronously, while the next spare is still being built', async () => {
+    const host = await PluginHost.create('probe', await bundlePlugin(probePath), {}, limits, silentLogger());
+    try {
+      assert.equal(host.spareReady, false, 'a host that has not served builds no spare');
+      const first = host.call('onRequest', message);
+      assert.equal(typeof first, 'string');
+      const failed = isolateOf(first as string);
+      await until(() => host.spareReady, 'the spare built after the first call');
+
+      assert.throws(() => host.call('onRequest', message, looping), (err: unknown) => err instanceof PluginFailure && err.kind === 'timeout');
+      // Same tick as the failure: nothing could have been built since.
+      assert.equal(host.loaded, true, 'an isolate is current right after the failure');
+      assert.equal(host.spareReady, false, 'the next spare is still to be built');
+      const next = host.call('onRequest', message);
+      assert.equal(typeof next, 'string', 'answered synchronously: the call waited for no isolate');
+      assert.notEqual(isolateOf(next as string), failed, 'a different isolate answered');
+
+      await until(() => host.spareReady, 'the next spare');
+      assert.equal(host.isolatesBuilt, 2, 'one spare at the first call, one after the failure');
+    } finally {
+      host.dispose();
+    }
+    assert.equal(host.spareReady, false, 'the spare is disposed with the host');
+  });
+
+  it('a second failure before the next spare is ready waits for that spare instead of building another isolate', async () => {
+    const host = await PluginHost.create('probe', await bundlePlugin(probePath), {}, limits, silentLogger());
+    try {
+      host.call('onRequest', message);
+      await until(() => host.spareReady, 'the first spare');
+      assert.throws(() => host.call('onRequest', message, looping), PluginFailure);
+      assert.throws(() => host.call('onRequest', message, looping), PluginFailure);
+      // No spare is ready now: this call waits for the one being built.
+      const answer = host.call('onRequest', message);
+      assert.ok(answer instanceof Promise);
+      isolateOf(await answer);
+      await until(() => host.spareReady, 'a spare again');
+      // The first spare, the one being built at the second failure, and the one after it: no extra build.
+      assert.equal(host.isolatesBuilt, 3);
+    } finally {
+      host.dispose();
+    }
+  });
+});

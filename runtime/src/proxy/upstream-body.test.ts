@@ -1,0 +1,34 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Dispatcher } from 'undici';
+import { UpstreamBody } from './upstream-body.ts';
+
+/** undici's controller as the body uses it: what it was asked to do. */
+function controller() {
+  const calls: string[] = [];
+  const c = { pause: () => calls.push('pause'), resume: () => calls.push('resume'), abort: () => calls.push('abort') } as unknown as Dispatcher.DispatchController;
+  return { c, calls };
+}
+
+describe('UpstreamBody.drain', () => {
+  it('reads a small body to its end, keeping the connection', () => {
+    const { c, calls } = controller();
+    const body = new UpstreamBody(c);
+    body.drain();
+    body.push(Buffer.alloc(1024));
+    body.end(null);
+    assert.equal(calls.includes('abort'), false);
+    assert.equal(body.finished, true);
+  });
+
+  it('stops a body past the limit instead of reading it all (as undici dump() did, 64 KiB)', () => {
+    const { c, calls } = controller();
+    const body = new UpstreamBody(c);
+    body.drain();
+    for (let i = 0; i < 64; i++) body.push(Buffer.alloc(1024));
+    assert.equal(calls.includes('abort'), false, 'up to 64 KiB is read');
+    body.push(Buffer.alloc(1));
+    assert.deepEqual(calls.filter((x) => x === 'abort'), ['abort']);
+    assert.equal(body.finished, true);
+  });
+});
