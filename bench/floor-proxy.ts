@@ -6,6 +6,7 @@
 import http from 'node:http';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
+import { serveForBench } from './serve-for-bench.ts';
 
 const { values } = parseArgs({
   options: {
@@ -60,23 +61,4 @@ const server = http.createServer((req, res) => {
       res.end('bad gateway');
     });
 });
-server.keepAliveTimeout = 65_000;
-server.headersTimeout = 66_000;
-
-server.listen(Number(values.port), values.host, () => {
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : Number(values.port);
-  process.stdout.write(`${JSON.stringify({ msg: 'listening', role: 'floor-proxy', port })}\n`);
-});
-
-function shutdown(): void {
-  server.close();
-  server.closeAllConnections();
-  void pool.destroy();
-  process.exit(0);
-}
-process.on('SIGTERM', shutdown);
-process.on('SIGINT', shutdown);
-process.stdin.on('end', shutdown);
-process.stdin.on('error', shutdown);
-process.stdin.resume();
+serveForBench(server, 'floor-proxy', Number(values.port), values.host, () => void pool.destroy());

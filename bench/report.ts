@@ -7,6 +7,8 @@ export interface RepResult {
   requests: number;
   p50Ms: number | null;
   p99Ms: number | null;
+  /** from bench/wrk-percentiles.lua; null when wrk did not print it */
+  p999Ms: number | null;
   errors: number;
   errorDetail: string;
   cpuSeconds: number;
@@ -17,6 +19,8 @@ export interface RepResult {
   otherLoad: number | null;
   /** CPU (in cores) stolen by the hypervisor during the rep */
   steal: number | null;
+  /** GC pauses of the target's Node processes during the rep (bench/gc-observer.ts); null for non-Node targets */
+  gc: { totalMs: number; count: number; maxMs: number } | null;
 }
 
 export interface Row {
@@ -34,7 +38,12 @@ export interface Summary {
   requestsPerSec: number;
   p50Ms: number | null;
   p99Ms: number | null;
+  p999Ms: number | null;
   cpuUsPerReq: number | null;
+  /** median over reps of the GC pause total (ms) and count, longest single pause of any rep */
+  gcMs: number | null;
+  gcCount: number | null;
+  gcMaxMs: number | null;
   errors: number;
   valid: boolean;
   /** worst other-processes + steal load (cores) seen in a rep */
@@ -64,7 +73,11 @@ export function summarize(rows: Row[], baseline: string, expectedReps: number): 
       requestsPerSec: median(row.reps.map((r) => r.requestsPerSec)) ?? 0,
       p50Ms: median(nonNull(row.reps.map((r) => r.p50Ms))),
       p99Ms: median(nonNull(row.reps.map((r) => r.p99Ms))),
+      p999Ms: median(nonNull(row.reps.map((r) => r.p999Ms))),
       cpuUsPerReq: median(nonNull(row.reps.map((r) => r.cpuUsPerReq))),
+      gcMs: median(nonNull(row.reps.map((r) => r.gc?.totalMs ?? null))),
+      gcCount: median(nonNull(row.reps.map((r) => r.gc?.count ?? null))),
+      gcMaxMs: row.reps.some((r) => r.gc) ? Math.max(...nonNull(row.reps.map((r) => r.gc?.maxMs ?? null))) : null,
       errors,
       valid: errors === 0 && row.reps.length === expectedReps,
       worstOtherLoad: Math.max(0, ...row.reps.map((r) => (r.otherLoad ?? 0) + (r.steal ?? 0))),
@@ -106,11 +119,17 @@ export function evaluateGoals(goals: Goal[], rows: Row[], summaries: Map<string,
     }
     const ratio = base.requestsPerSec > 0 ? s.requestsPerSec / base.requestsPerSec : 0;
     const delta = s.p99Ms !== null && base.p99Ms !== null ? s.p99Ms - base.p99Ms : null;
-    const measured = `${pct(ratio)} of ${baseline} req/s, p99 ${delta === null ? '—' : signedMs(delta)}`;
+    const cpuRatio = s.cpuUsPerReq !== null && base.cpuUsPerReq !== null && base.cpuUsPerReq > 0 ? s.cpuUsPerReq / base.cpuUsPerReq : null;
+    let measured = `${ratio.toFixed(2)}× ${baseline} req/s (${fmtInt(s.requestsPerSec)} vs ${fmtInt(base.requestsPerSec)}), p99 ${delta === null ? '—' : `${signedMs(delta)} vs ${baseline}`}`;
+    if (goal.maxCpuRatio !== undefined) {
+      const cpu = cpuRatio === null ? '—' : `${s.cpuUsPerReq!.toFixed(1)} µs vs ${base.cpuUsPerReq!.toFixed(1)} µs, ${pct(cpuRatio)}`;
+      measured = `CPU per request ${cpu} of ${baseline}'s; ${measured}`;
+    }
     const failures: string[] = [];
     if (!s.valid) failures.push(`row invalid (${s.errors} errors)`);
     if (ratio < goal.minThroughputRatio) failures.push(`throughput below ${pct(goal.minThroughputRatio)}`);
     if (goal.maxP99DeltaMs !== undefined && (delta === null || delta > goal.maxP99DeltaMs)) failures.push(`p99 more than ${goal.maxP99DeltaMs} ms above ${baseline}`);
+    if (goal.maxCpuRatio !== undefined && (cpuRatio === null || cpuRatio > goal.maxCpuRatio)) failures.push(`CPU per request above ${pct(goal.maxCpuRatio)} of ${baseline}'s`);
     const disturbed = Math.max(s.worstOtherLoad, base.worstOtherLoad) > DISTURBED_LOAD;
     if (disturbed) failures.push('run disturbed by other load on the machine: rerun on a quiet machine');
     const verdict = failures.length === (disturbed ? 1 : 0) ? 'PASS' : 'FAIL';
@@ -139,12 +158,28 @@ function fmtUs(us: number | null): string {
 /** Other processes + steal above this (in cores) during a rep mark the row as disturbed. */
 export const DISTURBED_LOAD = 0.05;
 
-export const SUMMARY_HEADER = ['target', 'req/s (median)', 'p50 ms', 'p99 ms', 'CPU µs/req', 'vs floor (req/s)', 'p99 − floor p99 (ms)', 'status'];
+export const SUMMARY_HEADER = [
+  'target',
+  'req/s (median)',
+  'p50 ms',
+  'p99 ms',
+  'p99.9 ms',
+  'CPU µs/req',
+  'GC pause ms per rep (pauses)',
+  'longest GC pause ms',
+  'vs floor (req/s)',
+  'p99 − floor p99 (ms)',
+  'status',
+];
+
+function fmtGc(ms: number | null, count: number | null): string {
+  return ms === null ? '—' : `${ms.toFixed(ms < 10 ? 1 : 0)} (${fmtInt(count ?? 0)})`;
+}
 
 export function summaryCells(rows: Row[], summaries: Map<string, Summary>): string[][] {
   return rows.map((row) => {
     const s = summaries.get(row.name);
-    if (!s) return [row.name, '—', '—', '—', '—', '—', '—', row.reason ?? row.status];
+    if (!s) return [row.name, ...SUMMARY_HEADER.slice(1, -1).map(() => '—'), row.reason ?? row.status];
     const status =
       (s.valid ? 'ok' : `INVALID (${s.errors} errors${s.errors === 0 ? ', missing reps' : ''})`) +
       (s.worstOtherLoad > DISTURBED_LOAD ? `, disturbed (other load up to ${s.worstOtherLoad.toFixed(2)} cores)` : '');
@@ -153,7 +188,10 @@ export function summaryCells(rows: Row[], summaries: Map<string, Summary>): stri
       fmtInt(s.requestsPerSec),
       fmtMs(s.p50Ms),
       fmtMs(s.p99Ms),
+      fmtMs(s.p999Ms),
       fmtUs(s.cpuUsPerReq),
+      fmtGc(s.gcMs, s.gcCount),
+      s.gcMaxMs === null ? '—' : fmtMs(s.gcMaxMs),
       s.vsBaseline === null ? '—' : s.vsBaseline.toFixed(3),
       s.p99DeltaMs === null ? '—' : `${s.p99DeltaMs >= 0 ? '+' : '−'}${Math.abs(s.p99DeltaMs).toFixed(3)}`,
       status,
@@ -167,11 +205,13 @@ export const REP_HEADER = [
   'req/s',
   'p50 ms',
   'p99 ms',
+  'p99.9 ms',
   'requests',
   'errors',
   'CPU s',
   'CPU µs/req',
   'target core use',
+  'GC pause ms (pauses, longest)',
   'other procs + steal (cores)',
 ];
 
@@ -187,16 +227,40 @@ export function repCells(rows: Row[], reps: number): string[][] {
         fmtInt(r.requestsPerSec),
         fmtMs(r.p50Ms),
         fmtMs(r.p99Ms),
+        fmtMs(r.p999Ms),
         fmtInt(r.requests),
         r.errors === 0 ? '0' : `${r.errors} (${r.errorDetail})`,
         r.cpuSeconds.toFixed(2),
         fmtUs(r.cpuUsPerReq),
         pct(r.coreUtilization),
+        r.gc === null ? '—' : `${r.gc.totalMs.toFixed(1)} (${fmtInt(r.gc.count)}, ${fmtMs(r.gc.maxMs)})`,
         r.otherLoad === null ? '—' : `${(r.otherLoad).toFixed(2)} + ${(r.steal ?? 0).toFixed(2)}`,
       ]);
     }
   }
   return cells;
+}
+
+/** A comparison quoted in BENCHMARKS.md and the README: `target` against `baseline`, same run. */
+export interface Ratio {
+  label: string;
+  target: string;
+  baseline: string;
+}
+
+export const RATIO_HEADER = ['comparison (same run)', 'req/s ratio', 'CPU µs/req ratio', 'p99 difference (ms)'];
+
+/** Throughput ratio (target ÷ baseline), CPU per request ratio and p99 difference; — where a row is missing. */
+export function ratioCells(ratios: Ratio[], summaries: Map<string, Summary>): string[][] {
+  return ratios.map((r) => {
+    const t = summaries.get(r.target);
+    const b = summaries.get(r.baseline);
+    if (!t || !b) return [r.label, '—', '—', `${!t ? r.target : r.baseline} not measured`];
+    const rps = b.requestsPerSec > 0 ? `${(t.requestsPerSec / b.requestsPerSec).toFixed(2)}×` : '—';
+    const cpu = t.cpuUsPerReq !== null && b.cpuUsPerReq !== null && b.cpuUsPerReq > 0 ? `${(t.cpuUsPerReq / b.cpuUsPerReq).toFixed(2)}×` : '—';
+    const p99 = t.p99Ms !== null && b.p99Ms !== null ? signedMs(t.p99Ms - b.p99Ms).replace(' ms', '') : '—';
+    return [r.label + (t.valid && b.valid ? '' : ' (a row is INVALID)'), rps, cpu, p99];
+  });
 }
 
 export function textTable(header: string[], body: string[][]): string {

@@ -1,4 +1,4 @@
-// Isogate benchmark: direct / floor / isogate / (nginx) side by side in one run.
+// Isogate benchmark: direct / floor / Isogate rows / fast-gateway / reply-from / (nginx) side by side in one run.
 //
 //   npm run bench                 5 reps × 5 s per target, writes BENCHMARKS.md
 //   node bench/run.ts --quick     1 rep × 2 s smoke run (BENCHMARKS.md untouched unless --write)
@@ -6,33 +6,39 @@
 //
 // Env knobs: BENCH_DURATION (s), BENCH_REPS, BENCH_CONNECTIONS, BENCH_WARMUP (s),
 // which override the --quick defaults; BENCH_NODE_FLAGS (e.g. "--single-threaded-gc"),
-// added to every node process the bench starts (upstream, floor, isogate).
+// added to every node process the bench starts (upstream, floor, isogate); BENCH_NOTE, a line
+// printed at the top of BENCHMARKS.md (e.g. what else was running on the machine).
 //
 // Pinning (2 cores): every proxy under test runs alone on core 0; wrk and the
 // upstream share core 1. All traffic stays on 127.0.0.1.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { GcProbe, gcDelta } from './gc-stats.ts';
 import { cpuDelta, foreignCoreLoad, sampleCore, sampleProcessTreeCpu } from './proc-cpu.ts';
 import {
+  RATIO_HEADER,
+  DISTURBED_LOAD,
   REP_HEADER,
   SUMMARY_HEADER,
   evaluateGoals,
   markdownTable,
   pct,
+  ratioCells,
   repCells,
   summarize,
   summaryCells,
   textTable,
 } from './report.ts';
 import type { GoalResult, RepResult, Row, Summary } from './report.ts';
-import { BASELINE, GOALS, TARGETS, findOnPath } from './targets.ts';
+import { BASELINE, GOALS, RATIOS, TARGETS, findOnPath } from './targets.ts';
 import type { LaunchSpec, Target, TargetContext } from './targets.ts';
 import { runWrk } from './wrk.ts';
 
@@ -40,6 +46,10 @@ const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const HOST = '127.0.0.1';
 const PROXY_CPU = '0';
 const LOAD_CPU = '1';
+/** Preloaded into every Node target: reports its GC pauses (bench/gc-observer.ts). */
+const GC_OBSERVER = join(REPO_ROOT, 'bench', 'gc-observer.ts');
+/** Makes wrk print p99.9 (bench/wrk-percentiles.lua). */
+const WRK_SCRIPT = join(REPO_ROOT, 'bench', 'wrk-percentiles.lua');
 const READY_TIMEOUT_MS = 15_000;
 const PAUSE_BETWEEN_RUNS_MS = 300;
 
@@ -183,9 +193,11 @@ function freePort(): Promise<number> {
   });
 }
 
-function httpGet(port: number, path: string, timeoutMs: number, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+function httpGet(port: number, path: string, timeoutMs: number, headers: Record<string, string> = {}, scheme: 'http' | 'https' = 'http'): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: HOST, port, path, agent: false, headers: { ...headers, connection: 'close' } }, (res) => {
+    // The HTTPS row's certificate is self-signed and the bench never leaves 127.0.0.1.
+    const get = scheme === 'https' ? (options: https.RequestOptions, cb: (res: http.IncomingMessage) => void) => https.get({ ...options, rejectUnauthorized: false }, cb) : http.get;
+    const req = get({ host: HOST, port, path, agent: false, headers: { ...headers, connection: 'close' } }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (body += chunk));
@@ -197,13 +209,13 @@ function httpGet(port: number, path: string, timeoutMs: number, headers: Record<
   });
 }
 
-async function waitReady(m: Managed, port: number, path: string): Promise<void> {
+async function waitReady(m: Managed, port: number, path: string, scheme: 'http' | 'https' = 'http'): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   let last = 'no answer';
   while (Date.now() < deadline) {
     if (m.exitInfo !== null) throw new Error(`${m.name} ${m.exitInfo} before it was ready`);
     try {
-      const { status } = await httpGet(port, path, 1000);
+      const { status } = await httpGet(port, path, 1000, {}, scheme);
       if (status === 200) return;
       last = `GET ${path} answered ${status}`;
     } catch (error) {
@@ -215,14 +227,11 @@ async function waitReady(m: Managed, port: number, path: string): Promise<void> 
 }
 
 function commandOutput(command: string, args: string[]): string | null {
-  try {
-    return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
-  } catch (error) {
-    // wrk --version / nginx -v exit non-zero or print to stderr
-    const e = error as { stdout?: string; stderr?: string };
-    const text = `${e.stdout ?? ''}${e.stderr ?? ''}`.trim();
-    return text === '' ? null : text;
-  }
+  // wrk --version exits non-zero and nginx -v prints to stderr: take both streams, whatever the code.
+  const out = spawnSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 10_000 });
+  if (out.error) return null;
+  const text = `${out.stdout ?? ''}${out.stderr ?? ''}`.trim();
+  return text === '' ? null : text;
 }
 
 function firstLine(text: string | null): string {
@@ -240,6 +249,8 @@ interface Running {
   managed: Managed | null;
   /** sent by wrk with every request */
   headers: Record<string, string>;
+  /** GC snapshots of its Node processes; null when the target is not Node */
+  gc: GcProbe | null;
 }
 
 interface Machine {
@@ -310,7 +321,7 @@ async function main(): Promise<void> {
     if (target.note) row.notes.push(target.note);
     rows.push(row);
     if (!target.launch) {
-      running.push({ target, row, port: upstreamPort, measuredPid: upstream.pid, managed: null, headers: {} });
+      running.push({ target, row, port: upstreamPort, measuredPid: upstream.pid, managed: null, headers: {}, gc: null });
       continue;
     }
     const port = await freePort();
@@ -331,16 +342,20 @@ async function main(): Promise<void> {
     }
     let managed: Managed | null = null;
     try {
-      const spec = target.launch(ctx);
-      managed = startProcess(target.name, spec, proxyCpu, tmpDir);
+      const launched = target.launch(ctx);
+      // Every Node target gets the GC observer; nginx and other binaries are left alone.
+      const gc = launched.command === ctx.nodeBin ? new GcProbe(join(tmpDir, 'gc', target.name)) : null;
+      const spec = gc ? { ...launched, env: { ...launched.env, ...gc.env(GC_OBSERVER) } } : launched;
+      const cpus = target.cores === 'all' && canPin ? `0-${nproc - 1}` : proxyCpu;
+      managed = startProcess(target.name, spec, cpus, tmpDir);
       started.push(managed);
-      await waitReady(managed, port, spec.readyPath);
+      await waitReady(managed, port, spec.readyPath, target.scheme);
       const headers = (await target.requestHeaders?.()) ?? {};
-      const probe = await httpGet(port, '/', 2000, headers);
-      if (probe.status !== 200 || probe.body !== expectedBody) {
+      const probe = await httpGet(port, '/', 2000, headers, target.scheme);
+      if (probe.status !== 200 || probe.body !== (target.expectedBody?.(expectedBody) ?? expectedBody)) {
         throw new Error(`GET / through ${target.name} answered ${probe.status} with a body that is not the upstream's`);
       }
-      running.push({ target, row, port, measuredPid: managed.pid, managed, headers });
+      running.push({ target, row, port, measuredPid: managed.pid, managed, headers, gc });
       log(`bench: ${target.name} ready on port ${port} (pid ${managed.pid})`);
     } catch (error) {
       row.status = 'failed';
@@ -357,21 +372,25 @@ async function main(): Promise<void> {
   const measure = async (r: Running, durationSec: number) => {
     // Everything the bench runs (upstream, targets, wrk once reaped) descends from this process,
     // so machine busy time minus our own tree's CPU is what other processes (and steal) took.
+    // GC snapshots bracket the CPU samples: the signal and the file write happen outside them.
+    const gcBefore = r.gc ? await r.gc.snapshot() : null;
     const machineBefore = sampleCore(null);
     const selfBefore = sampleProcessTreeCpu(process.pid);
     const before = sampleProcessTreeCpu(r.measuredPid);
     const result = await runWrk({
-      url: `http://${HOST}:${r.port}/`,
+      url: `${r.target.scheme ?? 'http'}://${HOST}:${r.port}/`,
       durationSec,
       connections: settings.connections,
       cpu: loadCpu,
       headers: r.headers,
+      script: WRK_SCRIPT,
       onSpawn: (pid) => wrkPids.add(pid),
     });
     const after = sampleProcessTreeCpu(r.measuredPid);
     const selfAfter = sampleProcessTreeCpu(process.pid);
     const foreign = foreignCoreLoad(machineBefore, sampleCore(null), cpuDelta(selfBefore, selfAfter).cpuSeconds);
-    return { result, cpu: cpuDelta(before, after), foreign };
+    const gc = r.gc && gcBefore ? gcDelta(gcBefore, await r.gc.snapshot()) : null;
+    return { result, cpu: cpuDelta(before, after), foreign, gc: gc && gc.processes > 0 ? gc : null };
   };
 
   const alive = (r: Running): boolean => r.row.status === 'measured' && (r.managed === null || r.managed.exitInfo === null);
@@ -400,13 +419,14 @@ async function main(): Promise<void> {
     for (const r of running) {
       if (!alive(r)) continue;
       try {
-        const { result, cpu, foreign } = await measure(r, settings.durationSec);
+        const { result, cpu, foreign, gc } = await measure(r, settings.durationSec);
         const repResult: RepResult = {
           rep,
           requestsPerSec: result.requestsPerSec,
           requests: result.requests,
           p50Ms: result.latencyMs[50] ?? null,
           p99Ms: result.latencyMs[99] ?? null,
+          p999Ms: result.latencyMs[99.9] ?? null,
           errors: result.errors,
           errorDetail: errorDetail(result),
           cpuSeconds: cpu.cpuSeconds,
@@ -414,11 +434,13 @@ async function main(): Promise<void> {
           coreUtilization: cpu.coreUtilization,
           otherLoad: foreign.other,
           steal: foreign.steal,
+          gc: gc ? { totalMs: gc.totalMs, count: gc.count, maxMs: gc.maxMs } : null,
         };
         r.row.reps.push(repResult);
         log(
           `bench: rep ${rep}/${settings.reps} ${r.target.name}: ${Math.round(result.requestsPerSec)} req/s, ` +
-            `p50 ${repResult.p50Ms?.toFixed(3)} ms, p99 ${repResult.p99Ms?.toFixed(3)} ms, ` +
+            `p50 ${repResult.p50Ms?.toFixed(3)} ms, p99 ${repResult.p99Ms?.toFixed(3)} ms, p99.9 ${repResult.p999Ms?.toFixed(3)} ms, ` +
+            (gc ? `GC ${gc.totalMs.toFixed(1)} ms in ${gc.count} pauses (longest ${gc.maxMs.toFixed(2)} ms), ` : '') +
             `${repResult.cpuUsPerReq?.toFixed(1)} µs CPU/req, errors ${result.errors}`,
         );
       } catch (error) {
@@ -446,9 +468,24 @@ async function main(): Promise<void> {
       measured: `${hook.hookCpuUs.toFixed(1)} µs CPU per onRequest call (chain ${hook.chainWithPluginUs.toFixed(1)} µs with the plugin, ${hook.chainWithoutUs.toFixed(2)} µs without; median of ${hook.rounds} rounds × ${hook.calls} calls)`,
       reason: ok ? '' : 'above the goal',
     });
+    const same = hook.hookCpuUs <= hook.hookCpuUsNoGlobals * GLOBALS_HOOK_SLACK.ratio + GLOBALS_HOOK_SLACK.us;
+    goals.push({
+      goal: { label: `A hook that does not use the sandbox globals is not slower for them (≤ ${GLOBALS_HOOK_SLACK.ratio}× + ${GLOBALS_HOOK_SLACK.us} µs of the same hook without them)`, target: 'hook-crossing', minThroughputRatio: 0 },
+      verdict: same ? 'PASS' : 'FAIL',
+      measured: `${hook.hookCpuUs.toFixed(1)} µs CPU per call with the globals, ${hook.hookCpuUsNoGlobals.toFixed(1)} µs without (same run); a hook that uses them, HMAC-SHA256 verification of a 1 KiB body (examples/plugins/webhook-signature.ts, async): ${hook.hmacHookCpuUs.toFixed(1)} µs CPU per call`,
+      reason: same ? '' : 'slower with the globals present',
+    });
+    const startOk = hook.startMsCached <= hook.startMsNoGlobals * GLOBALS_START_RATIO;
+    goals.push({
+      goal: { label: `Plugin isolate start with the sandbox globals (code cache) ≤ ${GLOBALS_START_RATIO}× without them`, target: 'hook-crossing', minThroughputRatio: 0 },
+      verdict: startOk ? 'PASS' : 'FAIL',
+      measured: `${hook.startMsCached.toFixed(2)} ms with the globals from the code cache, ${hook.startMsCold.toFixed(2)} ms compiled cold, ${hook.startMsNoGlobals.toFixed(2)} ms without them (a whole plugin load, median of ${hook.startRounds}); bundling the sandbox and making its code cache, once per process: ${hook.sandboxBuildMs.toFixed(0)} ms`,
+      reason: startOk ? '' : 'above the goal',
+    });
   }
 
   process.stdout.write(`\n${textTable(SUMMARY_HEADER, summaryCells(rows, summaries))}\n\n`);
+  process.stdout.write(`${textTable(RATIO_HEADER, ratioCells(RATIOS, summaries))}\n\n`);
   for (const row of rows) {
     for (const note of row.notes) process.stdout.write(`  ${row.name}: ${note}\n`);
     if (row.reason && row.status === 'measured') process.stdout.write(`  ${row.name}: ${row.reason}\n`);
@@ -501,6 +538,17 @@ function gitCommit(): string {
   return dirty ? `${head} (uncommitted changes)` : head;
 }
 
+/** A line at the top when other processes or the hypervisor took CPU during the run. */
+function disturbance(summaries: Map<string, Summary>): string[] {
+  const worst = Math.max(0, ...[...summaries.values()].map((s) => s.worstOtherLoad));
+  if (worst <= DISTURBED_LOAD) return [];
+  return [
+    `**Disturbed run:** processes the bench did not start (or steal) took up to ${worst.toFixed(2)} cores during a repetition ` +
+      '(per-repetition figures below). Compare ratios within this run only, and rerun on a quiet machine before quoting absolute numbers.',
+    '',
+  ];
+}
+
 function renderMarkdown(machine: Machine, rows: Row[], summaries: Map<string, Summary>, goals: GoalResult[], pinnedRun: boolean): string {
   const s = settings;
   const lines: string[] = [];
@@ -513,6 +561,8 @@ function renderMarkdown(machine: Machine, rows: Row[], summaries: Map<string, Su
     `Run: ${machine.date}, commit ${machine.commit}.` +
       (flags.quick ? ' **Quick smoke run (`--quick`): too short to compare, do not quote these numbers.**' : ''),
     '',
+    ...disturbance(summaries),
+    ...(process.env['BENCH_NOTE'] ? [`**Note from whoever ran it:** ${process.env['BENCH_NOTE']}`, ''] : []),
     '## Machine',
     '',
     markdownTable(
@@ -534,8 +584,23 @@ function renderMarkdown(machine: Machine, rows: Row[], summaries: Map<string, Su
           '(`taskset -c 1`). For the proxy rows the proxy is the bottleneck being measured. For `direct` there is no proxy: ' +
           'what is measured is the upstream itself, sharing core 1 with wrk, so `direct` is the ceiling of core 1, not a proxy result.'
       : '- **Pinning.** NOT pinned on this run (taskset missing or fewer than 2 CPUs): numbers are not comparable with pinned runs.',
-    `- **Load.** \`wrk -t1 -c${s.connections} -d${s.durationSec}s --latency http://127.0.0.1:PORT/\`: GET /, answered by ` +
+    `- **Load.** \`wrk -t1 -c${s.connections} -d${s.durationSec}s --latency -s bench/wrk-percentiles.lua http://127.0.0.1:PORT/\`: GET /, answered by ` +
       '`bench/upstream.ts` (single node:http process) with a fixed 92-byte JSON body, Content-Length, keep-alive.',
+    '- **Peers.** `fast-gateway` and `reply-from` are set up as their own READMEs show for proxying, with their documented ' +
+      'keep-alive upstream pools and nothing else (`bench/fast-gateway-proxy.ts`, `bench/reply-from-proxy.ts`; devDependencies ' +
+      'of the repository). fast-gateway\'s default `http` proxy type is fast-proxy-lite, whose pool is a keep-alive `http.Agent`; ' +
+      'its docs offer undici only through the legacy `http-legacy` type (fast-proxy, not installed by default), so that is not the recommended setup.',
+    '- **Tail.** p99.9 comes from wrk\'s own latency histogram, printed by `bench/wrk-percentiles.lua` (the `--latency` block stops at p99). ' +
+      'wrk measures from when it sends a request, so a stalled proxy delays later requests without counting them (no coordinated-omission correction).',
+    '- **GC.** Every Node target is started with `NODE_OPTIONS=--import=bench/gc-observer.ts`, which sums perf_hooks \'gc\' entries of ' +
+      'the process\'s main heap; the runner asks each Node process of the target (SIGUSR2) for its totals before and after each ' +
+      'repetition. "GC pause ms per rep" is the sum of pause durations during one repetition over all of the target\'s processes ' +
+      '(median of the repetitions; the number of pauses in parentheses); "longest GC pause" is the longest single pause in any ' +
+      'repetition. Not included: the heaps of plugin isolates (isolated-vm isolates are separate V8 heaps that perf_hooks does not see).',
+    `- **\`--workers 2\`.** The machine has ${machine.nproc} cores and the load generator needs one. The \`isogate-workers-2\` row is pinned to ` +
+      `every core (\`taskset -c 0-${machine.nproc - 1}\`): its primary and two workers share core 1 with wrk and the upstream, at the same ` +
+      `${s.connections} connections as every other row; the kernel balances them. It shows what a second worker adds when the only other ` +
+      'core is also the load generator\'s, not what two dedicated cores give (that needs a third core for wrk).',
     `- **Node flags.** ${s.nodeFlags.length ? `\`${s.nodeFlags.join(' ')}\` on every node process started by the bench (BENCH_NODE_FLAGS).` : 'none (defaults); BENCH_NODE_FLAGS was empty.'}`,
     `- **Procedure.** All targets are started once and kept running (the idle ones sit on core 0 while another is measured). ` +
       `Each gets a ${s.warmupSec} s warm-up run (discarded), then ${s.reps} repetition(s) of ${s.durationSec} s, interleaved ` +
@@ -550,6 +615,12 @@ function renderMarkdown(machine: Machine, rows: Row[], summaries: Map<string, Su
       'bottleneck), and "other procs + steal" is the machine\'s busy time (`/proc/stat`) minus the CPU of everything the ' +
       'bench started, in cores: anything above ~0.05 means other processes or the hypervisor disturbed that repetition.',
     '- **Correctness gate.** Before measuring, `GET /` through each target must return 200 with the upstream\'s exact body.',
+    '',
+    '## Key ratios',
+    '',
+    'Medians of the same run; "req/s ratio" above 1 and "CPU µs/req ratio" below 1 favour the first row of the comparison.',
+    '',
+    markdownTable(RATIO_HEADER, ratioCells(RATIOS, summaries), 1, RATIO_HEADER.length),
     '',
     '## Results',
     '',
@@ -579,7 +650,8 @@ function renderMarkdown(machine: Machine, rows: Row[], summaries: Map<string, Su
 
 // ---- plugin hook crossing micro-benchmark ----------------------------------
 
-const HOOK_CROSSING_GOAL_US = 10;
+// Issue 14: a hook crossing (encode, one call into the isolate, decode, apply) at most 4 µs of CPU.
+const HOOK_CROSSING_GOAL_US = 4;
 
 interface HookCrossing {
   calls: number;
@@ -587,7 +659,23 @@ interface HookCrossing {
   chainWithPluginUs: number;
   chainWithoutUs: number;
   hookCpuUs: number;
+  /** The same hook in an isolate without the sandbox's globals (URL, crypto, console…). */
+  hookCpuUsNoGlobals: number;
+  /** examples/plugins/webhook-signature.ts verifying a 1 KiB body (crypto.subtle HMAC, an async hook). */
+  hmacHookCpuUs: number;
+  startRounds: number;
+  /** A plugin's load (isolate, context, prelude, sandbox, bundle, options): the sandbox from its code cache, compiled cold, and left out. */
+  startMsCached: number;
+  startMsCold: number;
+  startMsNoGlobals: number;
+  /** Bundling the sandbox and making its code cache, once per process. */
+  sandboxBuildMs: number;
 }
+
+/** A hook that does not use the globals must not pay for them: within noise of the same hook without them. */
+const GLOBALS_HOOK_SLACK = { ratio: 1.1, us: 0.5 };
+/** Starting a plugin isolate with the globals, from the code cache, against starting it without them. */
+const GLOBALS_START_RATIO = 1.5;
 
 /** Run bench/hook-crossing.ts on the proxy core; null (with a message) when it fails. */
 function measureHookCrossing(pinned: boolean): HookCrossing | null {
@@ -597,7 +685,7 @@ function measureHookCrossing(pinned: boolean): HookCrossing | null {
     const out = execFileSync(pinned ? 'taskset' : args[0]!, pinned ? ['-c', '0', ...args] : args.slice(1), {
       encoding: 'utf8',
       timeout: 120_000,
-      env: { ...process.env, ...(flags.quick ? { BENCH_HOOK_CALLS: '2000', BENCH_HOOK_ROUNDS: '3' } : {}) },
+      env: { ...process.env, ...(flags.quick ? { BENCH_HOOK_CALLS: '2000', BENCH_HOOK_ROUNDS: '3', BENCH_START_ROUNDS: '5' } : {}) },
     });
     const line = out.trim().split('\n').pop() ?? '';
     const result = JSON.parse(line) as HookCrossing;

@@ -1,8 +1,10 @@
+import { execFileSync } from 'node:child_process';
 // The rows of the benchmark. Adding a row is adding one entry to TARGETS
 // (for another Isogate config: one isogateTarget(...) line plus the config
 // file in bench/configs/), and a goal for it to GOALS if it has one.
 import { accessSync, constants, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import type { Ratio } from './report.ts';
 
 export interface TargetContext {
   repoRoot: string;
@@ -41,6 +43,15 @@ export interface Target {
   note?: string;
   /** headers wrk sends with every request (e.g. a bearer token), computed once per run */
   requestHeaders?: () => Promise<Record<string, string>>;
+  /** 'https': readiness, the correctness gate and wrk use TLS (a self-signed certificate; loopback only) */
+  scheme?: 'http' | 'https';
+  /** The body `GET /` must answer through this target, from the upstream's (default: exactly the upstream's) */
+  expectedBody?: (upstreamBody: string) => string;
+  /**
+   * Cores the target may use: 'proxy' (default) is core 0 alone; 'all' is every core, shared with
+   * wrk and the upstream on core 1 (the multi-worker row on a 2-core machine).
+   */
+  cores?: 'proxy' | 'all';
 }
 
 /** Throughput / latency goal of a target, relative to the `floor` row. */
@@ -53,6 +64,8 @@ export interface Goal {
   maxP99DeltaMs?: number;
   /** the row compared with (default: BASELINE, the floor) */
   baseline?: string;
+  /** maximum CPU µs per request as a fraction of the baseline's (no CPU goal when absent) */
+  maxCpuRatio?: number;
 }
 
 /** The row every other row is compared with ("vs floor" columns). */
@@ -60,8 +73,13 @@ export const BASELINE = 'floor';
 
 export const ISOGATE_BIN = 'runtime/bin/isogate.mjs';
 
-export function isogateTarget(name: string, description: string, configFile: string, extra: Partial<Target> & { env?: (ctx: TargetContext) => Record<string, string> } = {}): Target {
-  const { env: extraEnv, ...rest } = extra;
+export function isogateTarget(
+  name: string,
+  description: string,
+  configFile: string,
+  extra: Partial<Target> & { env?: (ctx: TargetContext) => Record<string, string>; args?: string[] } = {},
+): Target {
+  const { env: extraEnv, args: extraArgs = [], ...rest } = extra;
   return {
     name,
     description: `${description} (\`${configFile}\`)`,
@@ -82,6 +100,7 @@ export function isogateTarget(name: string, description: string, configFile: str
         String(ctx.port),
         '--host',
         '127.0.0.1',
+        ...extraArgs,
       ],
       env: { BENCH_UPSTREAM: ctx.upstreamUrl, ...extraEnv?.(ctx) },
       readyPath: '/healthz',
@@ -180,21 +199,136 @@ export const TARGETS: Target[] = [
     }),
   },
   isogateTarget('isogate', 'Isogate, empty middleware chain', 'bench/configs/empty-chain.config.ts'),
+  {
+    name: 'fast-gateway',
+    description: 'fast-gateway 5 as its README sets it up: one route, default `http` proxy type (fast-proxy-lite, keep-alive http.Agent) (`bench/fast-gateway-proxy.ts`)',
+    launch: (ctx) => ({
+      command: ctx.nodeBin,
+      args: [...ctx.nodeFlags, join(ctx.repoRoot, 'bench/fast-gateway-proxy.ts'), '--port', String(ctx.port), '--upstream', ctx.upstreamUrl],
+      readyPath: '/',
+    }),
+  },
+  {
+    name: 'reply-from',
+    description: 'Fastify 5 + @fastify/reply-from 12 as its README sets it up: `base`, default undici Pool (128 connections, keep-alive), `reply.from()` (`bench/reply-from-proxy.ts`)',
+    launch: (ctx) => ({
+      command: ctx.nodeBin,
+      args: [...ctx.nodeFlags, join(ctx.repoRoot, 'bench/reply-from-proxy.ts'), '--port', String(ctx.port), '--upstream', ctx.upstreamUrl],
+      readyPath: '/',
+    }),
+  },
+  isogateTarget('isogate-workers-2', 'Isogate, empty chain, `--workers 2` (node:cluster), on both cores', 'bench/configs/empty-chain.config.ts', {
+    args: ['--workers', '2'],
+    cores: 'all',
+    note: 'on a 2-core machine there is no free core for the load: the primary and both workers may run on cores 0 and 1 (`taskset -c 0-1`, the kernel places them), ' +
+      'and the second worker shares core 1 with wrk and the upstream, at the same wrk connection count as every other row; CPU is summed over primary + workers',
+  }),
   isogateTarget('isogate-1-plugin', 'Isogate, one user plugin (onRequest sets a header, in its isolate)', 'bench/configs/one-plugin.config.ts'),
   isogateTarget('isogate-3-plugins', 'Isogate, three user plugins (three isolates, one onRequest each)', 'bench/configs/three-plugins.config.ts'),
   isogateTarget('isogate-builtins', 'Isogate, built-ins metrics + logging (to a file) + ratelimit + auth (HS256, one token reused)', 'bench/configs/builtins-chain.config.ts', {
     env: (ctx) => ({ BENCH_JWT_SECRET, BENCH_LOG_FILE: join(ctx.tmpDir, 'access.log') }),
     requestHeaders: async () => ({ authorization: `Bearer ${await benchToken()}` }),
   }),
+  isogateTarget('isogate-https', 'Isogate, empty chain, HTTPS (TLS 1.3, keep-alive, HTTP/1.1 as wrk speaks it)', 'bench/configs/empty-chain-https.config.ts', {
+    scheme: 'https',
+    unavailable: () => (findOnPath('openssl') ? null : 'not available: openssl is needed for the bench certificate (apt-get install -y openssl)'),
+    env: (ctx) => benchCertificate(ctx.tmpDir),
+  }),
+  {
+    name: 'aggregate-floor',
+    description: 'minimal node:http + undici aggregation: three GETs with Promise.all, merged (`bench/aggregate-floor.ts`)',
+    launch: (ctx) => ({
+      command: ctx.nodeBin,
+      args: [...ctx.nodeFlags, join(ctx.repoRoot, 'bench/aggregate-floor.ts'), '--port', String(ctx.port), '--upstream', ctx.upstreamUrl],
+      readyPath: '/',
+    }),
+    expectedBody: aggregatedBody,
+  },
+  isogateTarget('isogate-cache-hit', 'Isogate, the cache built-in answering every request from memory (one URL, stored on the first request)', 'bench/configs/cache-hit.config.ts'),
+  isogateTarget('isogate-aggregate', 'Isogate, one route aggregating three backend GETs (grouped, merged)', 'bench/configs/aggregate.config.ts', { expectedBody: aggregatedBody }),
   nginxTarget,
 ];
 
+/** What both aggregation rows answer: the upstream's JSON three times, under a, b and c. */
+function aggregatedBody(upstreamBody: string): string {
+  const answer = JSON.parse(upstreamBody) as unknown;
+  return JSON.stringify({ a: answer, b: answer, c: answer });
+}
+
+/** A throwaway self-signed certificate for the HTTPS row, made once per run in its temp directory. */
+function benchCertificate(dir: string): Record<string, string> {
+  const cert = join(dir, 'bench.crt');
+  const key = join(dir, 'bench.key');
+  if (!existsSync(cert)) {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+  }
+  return { BENCH_TLS_CERT: cert, BENCH_TLS_KEY: key };
+}
+
+/** The ratios BENCHMARKS.md lists first and the README quotes. */
+export const RATIOS: Ratio[] = [
+  { label: 'empty chain vs floor', target: 'isogate', baseline: 'floor' },
+  { label: 'empty chain vs fast-gateway', target: 'isogate', baseline: 'fast-gateway' },
+  { label: 'empty chain vs @fastify/reply-from', target: 'isogate', baseline: 'reply-from' },
+  { label: 'empty chain vs nginx', target: 'isogate', baseline: 'nginx' },
+  { label: 'one plugin vs empty chain', target: 'isogate-1-plugin', baseline: 'isogate' },
+  { label: 'three plugins vs empty chain', target: 'isogate-3-plugins', baseline: 'isogate' },
+  { label: 'built-ins chain vs empty chain', target: 'isogate-builtins', baseline: 'isogate' },
+  { label: '`--workers 2` vs one worker', target: 'isogate-workers-2', baseline: 'isogate' },
+  { label: 'fast-gateway vs floor', target: 'fast-gateway', baseline: 'floor' },
+  { label: '@fastify/reply-from vs floor', target: 'reply-from', baseline: 'floor' },
+];
+
+// Issue 14's goals, each against a row measured in the same run.
 export const GOALS: Goal[] = [
   {
-    label: 'Isogate empty chain ≥ 90% of floor throughput, p99 ≤ floor + 1 ms',
+    label: 'Isogate empty chain ≥ 1.0× floor throughput, CPU per request ≤ floor\'s, p99 ≤ floor + 1 ms',
     target: 'isogate',
-    minThroughputRatio: 0.9,
+    minThroughputRatio: 1.0,
+    maxCpuRatio: 1.0,
     maxP99DeltaMs: 1,
+  },
+  {
+    label: 'Isogate empty chain ≥ 1.2× fast-gateway throughput',
+    target: 'isogate',
+    baseline: 'fast-gateway',
+    minThroughputRatio: 1.2,
+  },
+  {
+    label: 'Isogate empty chain ≥ 1.2× @fastify/reply-from throughput',
+    target: 'isogate',
+    baseline: 'reply-from',
+    minThroughputRatio: 1.2,
+  },
+  {
+    label: 'Moonshot: Isogate empty chain ≥ 0.6× nginx throughput (1 worker, same core)',
+    target: 'isogate',
+    baseline: 'nginx',
+    minThroughputRatio: 0.6,
+  },
+  {
+    label: '`--workers 2` ≥ 1.4× one worker (empty chain; see the row\'s note on cores)',
+    target: 'isogate-workers-2',
+    baseline: 'isogate',
+    minThroughputRatio: 1.4,
+  },
+  {
+    label: 'One onRequest user plugin ≥ 0.90× the empty chain throughput',
+    target: 'isogate-1-plugin',
+    baseline: 'isogate',
+    minThroughputRatio: 0.9,
+  },
+  {
+    label: 'One onRequest user plugin: p99 ≤ floor + 1 ms',
+    target: 'isogate-1-plugin',
+    minThroughputRatio: 0,
+    maxP99DeltaMs: 1,
+  },
+  {
+    label: 'Three user plugins in separate isolates ≥ 0.70× the empty chain throughput',
+    target: 'isogate-3-plugins',
+    baseline: 'isogate',
+    minThroughputRatio: 0.7,
   },
   {
     label: 'Built-ins auth + ratelimit + logging + metrics ≥ 70% of the empty chain throughput',
@@ -203,10 +337,23 @@ export const GOALS: Goal[] = [
     minThroughputRatio: 0.7,
   },
   {
-    label: 'One onRequest user plugin ≥ 85% of the empty chain throughput',
-    target: 'isogate-1-plugin',
-    baseline: 'isogate',
+    label: 'Built-ins chain: p99 ≤ floor + 2 ms',
+    target: 'isogate-builtins',
+    minThroughputRatio: 0,
+    maxP99DeltaMs: 2,
+  },
+  {
+    label: 'Three-backend aggregation ≥ 85% of the minimal Node aggregation floor throughput',
+    target: 'isogate-aggregate',
+    baseline: 'aggregate-floor',
     minThroughputRatio: 0.85,
+  },
+  {
+    label: 'A cache hit costs ≤ 50% of the CPU per request of a proxied request (empty chain)',
+    target: 'isogate-cache-hit',
+    baseline: 'isogate',
+    minThroughputRatio: 0,
+    maxCpuRatio: 0.5,
   },
 ];
 

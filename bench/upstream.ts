@@ -6,6 +6,7 @@
 // Exits when its stdin closes, so it never outlives the bench runner.
 import http from 'node:http';
 import { parseArgs } from 'node:util';
+import { serveForBench } from './serve-for-bench.ts';
 
 const { values } = parseArgs({
   options: {
@@ -36,24 +37,4 @@ const server = http.createServer((req, res) => {
   res.end(UPSTREAM_BODY);
 });
 
-// Connections from proxies are long-lived pools; do not time them out mid-run.
-server.keepAliveTimeout = 65_000;
-server.headersTimeout = 66_000;
-
-server.listen(Number(values.port), values.host, () => {
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : Number(values.port);
-  process.stdout.write(`${JSON.stringify({ msg: 'listening', role: 'upstream', port })}\n`);
-});
-
-function shutdown(): void {
-  server.close();
-  server.closeAllConnections();
-  process.exit(0);
-}
-
-process.on('SIGTERM', shutdown);
-process.on('SIGINT', shutdown);
-process.stdin.on('end', shutdown);
-process.stdin.on('error', shutdown);
-process.stdin.resume();
+serveForBench(server, 'upstream', Number(values.port), values.host);

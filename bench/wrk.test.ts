@@ -36,6 +36,28 @@ Requests/sec:  47962.55
 Transfer/sec:      9.61MB
 `;
 
+// The same kind of run with bench/wrk-percentiles.lua (captured from wrk 4.1.0).
+const WITH_SCRIPT = `Running 1s test @ http://127.0.0.1:18099/
+  1 threads and 10 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     1.25ms    2.79ms  33.28ms   93.16%
+    Req/Sec    18.58k     7.82k   27.57k    60.00%
+  Latency Distribution
+     50%  397.00us
+     75%  630.00us
+     90%    2.73ms
+     99%   15.60ms
+  18444 requests in 1.00s, 2.18MB read
+Requests/sec:  18414.30
+Transfer/sec:      2.18MB
+bench-percentile 50 397
+bench-percentile 90 2731
+bench-percentile 99 15600
+bench-percentile 99.9 27312
+bench-percentile 99.99 33001
+bench-latency-max 33285
+`;
+
 // A run where every request took seconds and the total duration is in minutes.
 const SLOW = `Running 1m test @ http://127.0.0.1:9001/slow
   1 threads and 10 connections
@@ -106,6 +128,14 @@ describe('parseWrkOutput', () => {
     assert.equal(r.errors, 7);
   });
 
+  it('takes p99.9, p99.99 and the longest request from the percentiles script, in ms', () => {
+    const r = parseWrkOutput(WITH_SCRIPT);
+    assert.deepEqual(r.latencyMs, { 50: 0.397, 75: 0.63, 90: 2.731, 99: 15.6, 99.9: 27.312, 99.99: 33.001 });
+    assert.equal(r.latencyMaxMs, 33.285);
+    assert.equal(parseWrkOutput(CLEAN).latencyMaxMs, null);
+    assert.equal(parseWrkOutput(CLEAN).latencyMs[99.9], undefined);
+  });
+
   it('throws on output that is not a wrk report', () => {
     assert.throws(() => parseWrkOutput('unable to connect to 127.0.0.1:1 Connection refused\n'), /unexpected output/);
   });
@@ -117,6 +147,10 @@ describe('wrkArgs', () => {
       command: 'taskset',
       args: ['-c', '1', 'wrk', '-t1', '-c50', '-d5s', '--latency', 'http://127.0.0.1:1/'],
     });
+  });
+  it('passes a Lua script before the URL', () => {
+    const { args } = wrkArgs({ url: 'http://127.0.0.1:1/', durationSec: 5, connections: 50, cpu: null, script: '/b/wrk-percentiles.lua' });
+    assert.deepEqual(args, ['-t1', '-c50', '-d5s', '--latency', '-s', '/b/wrk-percentiles.lua', 'http://127.0.0.1:1/']);
   });
   it('runs wrk directly without a cpu', () => {
     assert.equal(wrkArgs({ url: 'http://127.0.0.1:1/', durationSec: 2, connections: 8, cpu: null }).command, 'wrk');

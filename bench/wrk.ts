@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 
 export interface WrkLatencyPercentiles {
-  /** milliseconds, keyed by percentile: 50, 75, 90, 99 */
+  /** milliseconds, keyed by percentile: 50, 75, 90, 99 (--latency); 99.9 and 99.99 with the percentiles script */
   [percentile: number]: number;
 }
 
@@ -24,6 +24,8 @@ export interface WrkResult {
   latencyMs: WrkLatencyPercentiles;
   /** Thread Stats average latency in ms */
   latencyAvgMs: number | null;
+  /** longest request in ms ("bench-latency-max" line of the percentiles script), null without it */
+  latencyMaxMs: number | null;
   socketErrors: WrkSocketErrors;
   /** "Non-2xx or 3xx responses:" line */
   non2xx3xx: number;
@@ -60,6 +62,14 @@ export function parseWrkOutput(text: string): WrkResult {
     }
   }
 
+  // Lines printed by bench/wrk-percentiles.lua (µs, from the full histogram): exact where the
+  // --latency block rounds, and the only source of p99.9. They win over the block.
+  for (const m of text.matchAll(/^bench-percentile ([0-9.]+) (\d+)$/gm)) {
+    latencyMs[Number(m[1])] = Number(m[2]) / 1000;
+  }
+  const max = /^bench-latency-max (\d+)$/m.exec(text);
+  const latencyMaxMs = max ? Number(max[1]) / 1000 : null;
+
   const avg = /^\s*Latency\s+(\S+)\s+/m.exec(text);
   let latencyAvgMs: number | null = null;
   if (avg) {
@@ -87,6 +97,7 @@ export function parseWrkOutput(text: string): WrkResult {
     durationSec: parseWrkTime(total[2]!) / 1000,
     latencyMs,
     latencyAvgMs,
+    latencyMaxMs,
     socketErrors,
     non2xx3xx,
     errors: socketErrors.connect + socketErrors.read + socketErrors.write + socketErrors.timeout + non2xx3xx,
@@ -106,6 +117,8 @@ export interface WrkOptions {
   onSpawn?: (pid: number) => void;
   /** sent with every request (`-H 'name: value'`) */
   headers?: Record<string, string>;
+  /** a wrk Lua script (`-s`), e.g. bench/wrk-percentiles.lua */
+  script?: string;
 }
 
 export function wrkArgs(options: WrkOptions): { command: string; args: string[] } {
@@ -114,6 +127,7 @@ export function wrkArgs(options: WrkOptions): { command: string; args: string[] 
     `-c${options.connections}`,
     `-d${options.durationSec}s`,
     '--latency',
+    ...(options.script ? ['-s', options.script] : []),
     ...Object.entries(options.headers ?? {}).flatMap(([name, value]) => ['-H', `${name}: ${value}`]),
     options.url,
   ];

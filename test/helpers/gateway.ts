@@ -24,7 +24,7 @@ export async function startGateway(config: GatewayConfig): Promise<TestGateway> 
     gateway,
     server,
     port,
-    url: `http://127.0.0.1:${port}`,
+    url: `${server.secure ? 'https' : 'http'}://127.0.0.1:${port}`,
     host: `127.0.0.1:${port}`,
     close(): Promise<void> {
       closing ??= server.shutdown(1_000).then(() => undefined);

@@ -58,6 +58,49 @@ export function rawHeader(res: RawResponse, name: string): string | undefined {
 }
 
 /**
+ * Parse one HTTP/1.1 response at the start of `buf` (by Content-Length, chunked framing, or until
+ * close when `ended`). Null while incomplete; `rest` is what follows it. Throws on a closed
+ * connection that left a response incomplete.
+ */
+function parseResponse(buf: Buffer, ended: boolean): { res: RawResponse; rest: Buffer } | null {
+  const headEnd = buf.indexOf('\r\n\r\n');
+  if (headEnd === -1) {
+    if (ended) throw new Error(`connection closed before a response head; got: ${JSON.stringify(buf.toString('latin1'))}`);
+    return null;
+  }
+  const lines = buf.subarray(0, headEnd).toString('latin1').split('\r\n');
+  const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? '')?.[1] ?? NaN);
+  const headers = lines.slice(1).map((line): [string, string] => {
+    const colon = line.indexOf(':');
+    return [line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim()];
+  });
+  const after = buf.subarray(headEnd + 4);
+  const length = headers.find(([n]) => n === 'content-length')?.[1];
+  const chunked = headers.some(([n, v]) => n === 'transfer-encoding' && /chunked/i.test(v));
+  let body: Buffer | null = null;
+  let rest: Buffer = Buffer.alloc(0);
+  if (status === 101 || status === 204 || status === 304 || (status >= 100 && status < 200)) {
+    body = Buffer.alloc(0);
+    rest = after;
+  } else if (length !== undefined) {
+    if (after.length >= Number(length)) {
+      body = after.subarray(0, Number(length));
+      rest = after.subarray(Number(length));
+    }
+  } else if (chunked) {
+    body = dechunk(after);
+  } else if (ended) {
+    body = after;
+  }
+  if (body === null) {
+    if (ended) throw new Error(`connection closed mid-body; got: ${JSON.stringify(buf.toString('latin1').slice(0, 300))}`);
+    return null;
+  }
+  const closed = ended || headers.some(([n, v]) => n === 'connection' && /close/i.test(v));
+  return { res: { status, headers, body, text: body.toString('utf8'), closed }, rest };
+}
+
+/**
  * Write `data` on a raw TCP connection and read one HTTP/1.1 response (by Content-Length, chunked
  * framing, or until close). For what clients refuse to send: odd request-targets, bad headers,
  * slow or partial requests. Rejects if no complete response arrives within `timeoutMs`.
@@ -78,34 +121,12 @@ export function rawRequest(port: number, data: string | Buffer, options: { timeo
       else resolve(res!);
     }
     function tryParse(ended: boolean): void {
-      const headEnd = buf.indexOf('\r\n\r\n');
-      if (headEnd === -1) {
-        if (ended) finish(new Error(`connection closed before a response head; got: ${JSON.stringify(buf.toString('latin1'))}`));
-        return;
+      try {
+        const parsed = parseResponse(buf, ended);
+        if (parsed) finish(null, parsed.res);
+      } catch (err) {
+        finish(err as Error);
       }
-      const lines = buf.subarray(0, headEnd).toString('latin1').split('\r\n');
-      const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? '')?.[1] ?? NaN);
-      const headers = lines.slice(1).map((line): [string, string] => {
-        const colon = line.indexOf(':');
-        return [line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim()];
-      });
-      const rest = buf.subarray(headEnd + 4);
-      const length = headers.find(([n]) => n === 'content-length')?.[1];
-      const chunked = headers.some(([n, v]) => n === 'transfer-encoding' && /chunked/i.test(v));
-      let body: Buffer | null = null;
-      if (length !== undefined) {
-        if (rest.length >= Number(length)) body = rest.subarray(0, Number(length));
-      } else if (chunked) {
-        body = dechunk(rest);
-      } else if (ended || status === 101 || status === 204 || status === 304) {
-        body = rest;
-      }
-      if (body === null) {
-        if (ended) finish(new Error(`connection closed mid-body; got: ${JSON.stringify(buf.toString('latin1').slice(0, 300))}`));
-        return;
-      }
-      const closed = ended || headers.some(([n, v]) => n === 'connection' && /close/i.test(v));
-      finish(null, { status, headers, body, text: body.toString('utf8'), closed });
     }
     socket.on('data', (chunk: Buffer) => {
       buf = Buffer.concat([buf, chunk]);
@@ -120,6 +141,81 @@ export function rawRequest(port: number, data: string | Buffer, options: { timeo
     });
     socket.write(data);
   });
+}
+
+/** A raw connection for a conversation: write, then read the responses one at a time. */
+export interface RawConnection {
+  write(data: string | Buffer): void;
+  /** The next complete response; rejects after `timeoutMs` or when the connection closes first. */
+  next(timeoutMs?: number): Promise<RawResponse>;
+  /** Resolves once the gateway has closed the connection (or rejects after `timeoutMs`). */
+  closed(timeoutMs?: number): Promise<void>;
+  /** Every byte received so far. */
+  received(): Buffer;
+  destroy(): void;
+}
+
+export function rawConnection(port: number): RawConnection {
+  const socket = net.connect(port, '127.0.0.1');
+  socket.on('error', () => {});
+  let all = Buffer.alloc(0);
+  let pending: Buffer = Buffer.alloc(0);
+  let ended = false;
+  const waiters = new Set<() => void>();
+  const wake = () => {
+    for (const w of [...waiters]) w();
+  };
+  socket.on('data', (chunk: Buffer) => {
+    all = Buffer.concat([all, chunk]);
+    pending = Buffer.concat([pending, chunk]);
+    wake();
+  });
+  socket.on('close', () => {
+    ended = true;
+    wake();
+  });
+  function wait<T>(attempt: () => T | null, timeoutMs: number, what: string): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const check = () => {
+        try {
+          const value = attempt();
+          if (value === null) return;
+          done();
+          resolve(value);
+        } catch (err) {
+          done();
+          reject(err as Error);
+        }
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; received: ${JSON.stringify(all.toString('latin1').slice(-300))}`));
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        waiters.delete(check);
+      };
+      waiters.add(check);
+      check();
+    });
+  }
+  return {
+    write: (data) => socket.write(data),
+    next: (timeoutMs = 10_000) =>
+      wait(
+        () => {
+          const parsed = parseResponse(pending, ended);
+          if (parsed === null) return null;
+          pending = parsed.rest;
+          return parsed.res;
+        },
+        timeoutMs,
+        'a response',
+      ),
+    closed: (timeoutMs = 10_000) => wait(() => (ended ? true : null), timeoutMs, 'the connection to close').then(() => undefined),
+    received: () => all,
+    destroy: () => socket.destroy(),
+  };
 }
 
 /** Decode a complete chunked body, or null if the terminating chunk has not arrived yet. */

@@ -36,7 +36,8 @@ test('the CLI run by the system Node explains that it needs Node 24', { timeout:
   const res = await runCli(['--help'], { node: systemNode, timeoutMs: 30_000 });
   if (major < 24) {
     assert.equal(res.code, 1);
-    assert.ok(res.stderr.startsWith(`isogate needs Node.js 24 or newer (this is ${version}).\n`), res.stderr);
+    assert.ok(res.stderr.startsWith(`isogate needs Node.js 24 or newer (this is ${version}). `), res.stderr);
+    assert.equal(res.stderr.split('\n').length, 2, `one line: ${res.stderr}`);
     assert.match(res.stderr, /npm scripts/);
     assert.equal(res.stdout, '');
     assert.doesNotMatch(res.stderr, /SyntaxError|ERR_UNKNOWN_FILE_EXTENSION|\n\s+at /, 'a message, not a crash');

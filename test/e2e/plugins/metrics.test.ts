@@ -85,7 +85,7 @@ before(async () => {
   middleware: ['metrics', 'events'],
   routes: [
     { path: '/users/:id', upstream: ${JSON.stringify(a.url)} },
-    { path: '/b/*', upstream: ${JSON.stringify(b.url)} },
+    { path: '/b/*', upstream: ${JSON.stringify(b.url)}, websocket: true },
     { path: '/hostile/*', upstream: ${JSON.stringify(a.url)}, middleware: ['hostile'] },
     { path: '/read-only', methods: ['GET'], upstream: ${JSON.stringify(a.url)} },
   ],

@@ -13,6 +13,8 @@ let count = 0;
 export default definePlugin({
   name: ${JSON.stringify(name)},
   version: '1.0.0',
+  // Reads \`tag\` without declaring a schema: it says so, or the gateway refuses the option.
+  allowUnknownOptions: true,
   onRequest(req, ctx) { count++; req.headers.set('x-${name}', \`\${${JSON.stringify(mark)}}:\${count}:\${String((ctx.options as { tag?: string }).tag ?? '')}\`); },
 });
 `;

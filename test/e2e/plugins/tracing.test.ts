@@ -361,7 +361,7 @@ describe('tracing a WebSocket upgrade', () => {
       upgrades.push({ traceparent: req.headers['traceparent'] as string | undefined });
       ws.on('message', (data) => ws.send(data));
     });
-    gw = await start({ plugins: { tracing: { use: 'tracing' } }, middleware: ['tracing'], routes: [{ path: '/ws/*', upstream: upstream.url }] });
+    gw = await start({ plugins: { tracing: { use: 'tracing' } }, middleware: ['tracing'], routes: [{ path: '/ws/*', upstream: upstream.url, websocket: true }] });
   });
   after(async () => {
     for (const client of wss?.clients ?? []) client.terminate();

@@ -26,7 +26,13 @@ describe('client aborts', () => {
 
   before(async () => {
     upstream = await startUpstream();
-    gw = await startGateway({ routes: [{ path: '/*', upstream: upstream.url, timeout: { headers: '30s', idle: '30s' } }] });
+    gw = await startGateway({
+      routes: [
+        { path: '/*', upstream: upstream.url, timeout: { headers: '30s', idle: '30s' } },
+        // Uploads stream to the upstream as they arrive only where buffering is turned off.
+        { path: '/stream/*', upstream: upstream.url, requestBuffering: false, timeout: { headers: '30s', idle: '30s' } },
+      ],
+    });
   });
 
   after(async () => {
@@ -67,7 +73,7 @@ describe('client aborts', () => {
     await waitFor(() => gw.server.inFlight === 0, 'the gateway to forget the request', 2_000);
   });
 
-  it('aborts the upstream request when the client disconnects mid-upload', async () => {
+  it('aborts the upstream request when the client disconnects mid-upload (streamed upload)', async () => {
     const bodyStarted = deferred();
     const arrived = deferred();
     const upstreamReqClosed = deferred();
@@ -79,13 +85,24 @@ describe('client aborts', () => {
     };
     const socket = net.connect(gw.port, '127.0.0.1');
     socket.on('error', () => {});
-    socket.write('POST /upload HTTP/1.1\r\nHost: gw.example\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
+    socket.write('POST /stream/upload HTTP/1.1\r\nHost: gw.example\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
     await within(arrived.promise, 5_000, 'the request to reach the upstream');
     await within(bodyStarted.promise, 5_000, 'the first body chunk to reach the upstream');
 
     socket.destroy();
     await within(upstreamReqClosed.promise, 2_000, 'the upstream request to be closed after the client left');
     await waitFor(() => gw.server.inFlight === 0, 'the gateway to forget the request', 2_000);
+  });
+
+  it('never calls the upstream for a buffered upload the client abandons, and forgets the request', async () => {
+    const seen = upstream.requests.length;
+    const socket = net.connect(gw.port, '127.0.0.1');
+    socket.on('error', () => {});
+    socket.write('POST /upload HTTP/1.1\r\nHost: gw.example\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
+    await waitFor(() => gw.server.inFlight === 1, 'the gateway to be reading the upload', 2_000);
+    socket.destroy();
+    await waitFor(() => gw.server.inFlight === 0, 'the gateway to forget the request', 2_000);
+    assert.equal(upstream.requests.length, seen, 'the upstream never saw the incomplete upload');
   });
 
   it('still serves normally afterwards', async () => {

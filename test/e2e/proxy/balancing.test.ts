@@ -18,8 +18,8 @@ describe('load balancing and failover', () => {
   const gateways: TestGateway[] = [];
   let deadPort: number;
 
-  async function gateway(urls: string[]): Promise<TestGateway> {
-    const gw = await startGateway({ routes: [{ path: '/*', upstream: urls, timeout: { connect: '2s', headers: '10s' } }] });
+  async function gateway(urls: string[], requestBuffering = true): Promise<TestGateway> {
+    const gw = await startGateway({ routes: [{ path: '/*', upstream: urls, requestBuffering, timeout: { connect: '2s', headers: '10s' } }] });
     gateways.push(gw);
     return gw;
   }
@@ -69,11 +69,21 @@ describe('load balancing and failover', () => {
     assert.ok(target.downUntil > Date.now(), 'the dead upstream is marked down');
   });
 
-  it('does not retry a request with a body on another upstream: 502, and the healthy upstream never sees it', async () => {
+  it('retries a buffered body on the next upstream when the first refuses (the body is held whole, so it can be sent again)', async () => {
+    const healthy = upstreams[2]!;
+    const before = healthy.requests.length;
+    const gw = await gateway([`http://127.0.0.1:${deadPort}`, healthy.url]);
+    const res = await httpRequest(`${gw.url}/submit`, { method: 'POST', body: 'payload', headers: { 'content-type': 'text/plain' } });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.text, 'c:7');
+    assert.equal(healthy.requests.length, before + 1, 'the POST reached the healthy upstream once');
+  });
+
+  it('does not retry a streamed body on another upstream: 502, and the healthy upstream never sees it', async () => {
     const healthy = upstreams[2]!;
     const before = healthy.requests.length;
     // A fresh gateway starts its rotation at the first upstream: the dead one.
-    const gw = await gateway([`http://127.0.0.1:${deadPort}`, healthy.url]);
+    const gw = await gateway([`http://127.0.0.1:${deadPort}`, healthy.url], false);
     const res = await httpRequest(`${gw.url}/submit`, { method: 'POST', body: 'payload', headers: { 'content-type': 'text/plain' } });
     assert.equal(res.status, 502, res.text);
     assert.equal(errorCode(res.text), 'ISOGATE_ERR_UPSTREAM_UNAVAILABLE');

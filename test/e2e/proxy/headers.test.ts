@@ -40,6 +40,11 @@ describe('header handling', () => {
   }
 
   describe('hop-by-hop fields', () => {
+    it('drops TE values other than trailers', async () => {
+      const raw = await rawRequest(open.port, ['GET /te HTTP/1.1', 'Host: gw.example', 'TE: gzip, trailers', 'Connection: close', '', ''].join('\r\n'));
+      assert.equal((JSON.parse(raw.text) as Echo).headers['te'], undefined);
+    });
+
     it('strips hop-by-hop request fields, including names listed in Connection', async () => {
       // Raw socket: node:http refuses to send a Trailer field on a body-less request.
       const body = '{}';
@@ -69,7 +74,8 @@ describe('header handling', () => {
       assert.equal(h['x-secret'], undefined);
       assert.equal(h['keep-alive'], undefined);
       assert.equal(h['proxy-connection'], undefined);
-      assert.equal(h['te'], undefined);
+      // The one TE value kept (as Envoy does): gRPC needs `te: trailers` on every request.
+      assert.equal(h['te'], 'trailers');
       assert.equal(h['trailer'], undefined);
       assert.equal(h['proxy-authorization'], undefined);
       assert.equal(h['upgrade'], undefined);

@@ -261,7 +261,7 @@ describe('gateway services', () => {
     assert.throws(() => g.reload(resolveConfig({ plugins: { c: { use: './not-loaded.ts' } }, routes: [] }, registry), new Map()), /was not loaded/);
     assert.equal(sharedCreated, 1);
     assert.deepEqual(
-      gatewayEvents.map((e) => e.result),
+      gatewayEvents.map((e) => (e.type === 'config-reload' ? e.result : e.type)),
       ['success', 'success', 'failure', 'failure'],
     );
     await g.close();

@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { startGateway, type TestGateway } from '../../helpers/gateway.ts';
-import { errorCode, rawHeader, rawRequest, type RawResponse } from '../../helpers/http-client.ts';
+import { errorCode, rawRequest, type RawResponse } from '../../helpers/http-client.ts';
 import { readBody, startUpstream, type Echo, type Upstream } from '../../helpers/upstream.ts';
 import { deferred, within } from '../../helpers/wait.ts';
 
@@ -78,8 +78,8 @@ describe('server limits', () => {
       const head = ['POST /upload HTTP/1.1', 'Host: gw.example', 'Content-Type: application/octet-stream', 'Content-Length: 4096', '', ''].join('\r\n');
       const res = await rawRequest(gw.port, head, { timeoutMs: 5_000 });
       assertError(res, 413, 'ISOGATE_ERR_BODY_TOO_LARGE');
-      assert.ok(res.closed || /close/i.test(rawHeader(res, 'connection') ?? ''), 'the connection is closed after a refused body');
       assert.equal(upstream.requests.length, before);
+      // What happens to the body the client still sends: test/e2e/proxy/request-body-linger.test.ts.
     });
 
     it('accepts a body of exactly maxBodyBytes', async () => {

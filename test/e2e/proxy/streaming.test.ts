@@ -20,6 +20,9 @@ describe('streaming through the proxy', () => {
       server: { limits: { maxBodyBytes: '16mb' } },
       routes: [
         { path: '/get-only/*', methods: ['GET'], upstream: upstream.url },
+        // Uploads reach the upstream as they arrive only with buffering off; elsewhere a body up to
+        // bufferBodyBytes (1 MiB) is read first, and a larger one streams after what was read.
+        { path: '/stream/*', upstream: upstream.url, requestBuffering: false, timeout: { connect: '2s', headers: '10s', idle: '10s' } },
         { path: '/*', upstream: upstream.url, timeout: { connect: '2s', headers: '10s', idle: '10s' } },
       ],
     });
@@ -30,7 +33,7 @@ describe('streaming through the proxy', () => {
     await upstream?.close();
   });
 
-  it('streams the request body upstream before the client has finished sending it', async () => {
+  it('streams the request body upstream before the client has finished sending it (requestBuffering: false)', async () => {
     const firstSeen = deferred<string>();
     upstream.handler = async (req, res) => {
       let all = '';
@@ -44,7 +47,7 @@ describe('streaming through the proxy', () => {
     };
 
     const response = deferred<{ status: number; body: string }>();
-    const req = http.request(`${gw.url}/upload`, { method: 'POST', agent: false, headers: { 'content-type': 'text/plain' } }, (res) => {
+    const req = http.request(`${gw.url}/stream/upload`, { method: 'POST', agent: false, headers: { 'content-type': 'text/plain' } }, (res) => {
       readBody(res).then((b) => response.resolve({ status: res.statusCode ?? 0, body: b.toString() }), response.reject);
     });
     req.on('error', response.reject);

@@ -115,8 +115,8 @@ describe('WebSocket through the gateway', () => {
         else ws.send(data, { binary: isBinary });
       });
     });
-    gw = await startGateway({ routes: [{ path: '/ws/*', upstream: upstream.url }] });
-    deadGw = await startGateway({ routes: [{ path: '/ws/*', upstream: `http://127.0.0.1:${await closedPort()}`, timeout: { connect: '2s' } }] });
+    gw = await startGateway({ routes: [{ path: '/ws/*', upstream: upstream.url, websocket: true }] });
+    deadGw = await startGateway({ routes: [{ path: '/ws/*', upstream: `http://127.0.0.1:${await closedPort()}`, websocket: true, timeout: { connect: '2s' } }] });
   });
 
   after(async () => {
@@ -201,7 +201,7 @@ describe('WebSocket through the gateway', () => {
   });
 
   it('refuses an upgrade with too many header fields (431), like any request', async () => {
-    const limited = await startGateway({ server: { limits: { maxHeaderCount: 10 } }, routes: [{ path: '/ws/*', upstream: upstream.url }] });
+    const limited = await startGateway({ server: { limits: { maxHeaderCount: 10 } }, routes: [{ path: '/ws/*', upstream: upstream.url, websocket: true }] });
     try {
       const before = upgradeUrls.length;
       const extra = Array.from({ length: 20 }, (_, i) => `X-H${i}: v`);
@@ -218,7 +218,7 @@ describe('WebSocket through the gateway', () => {
     refusing.server.on('upgrade', (_req, socket: net.Socket) => {
       socket.end('HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\ncontent-length: 5\r\nconnection: close\r\n\r\nnope\n');
     });
-    const proxy = await startGateway({ routes: [{ path: '/ws/*', upstream: refusing.url }] });
+    const proxy = await startGateway({ routes: [{ path: '/ws/*', upstream: refusing.url, websocket: true }] });
     try {
       const { refused } = await within(connect(`ws://127.0.0.1:${proxy.port}/ws/x`), 5_000, 'the handshake to be refused');
       assert.ok(refused);
