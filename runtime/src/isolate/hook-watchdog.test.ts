@@ -91,7 +91,7 @@ describe('hook watchdog', () => {
     }
   });
 
-  it('does not cover calls while it installs an isolate (callers fall back to their own timeout), and stops its loop when nothing is watched', async () => {
+  it('does not cover calls while it installs an isolate (callers wait for the handover), and stops its loop when nothing is watched', async () => {
     const watchdog = HookWatchdog.shared();
     const first = loopingIsolate();
     const second = loopingIsolate();
@@ -105,6 +105,11 @@ describe('hook watchdog', () => {
       await Promise.resolve();
       await Promise.resolve();
       assert.equal(a.enter(), 0, 'no call id while the watchdog is between epochs');
+      const covered = a.whenCovered();
+      assert.ok(covered instanceof Promise, 'callers are told when the next epoch starts');
+      await covered;
+      assert.ok(watchdog.covering, 'covering once the handover has settled');
+      assert.equal(a.whenCovered(), null, 'nothing to wait for while covering');
       b = (await installing)!;
       assert.ok(watchdog.covering);
       assert.notEqual(a.enter(), 0);

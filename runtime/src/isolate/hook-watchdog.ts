@@ -102,6 +102,14 @@ export interface WatchedIsolate {
    * now (it is between epochs): the caller must then pass isolated-vm's own `timeout`.
    */
   enter(): number;
+  /**
+   * After `enter()` answered 0: a promise settled once calls are covered again, while the
+   * watchdog is installing an isolate (a few ms); null when no handover is under way (the loop is
+   * gone), and then the caller's own timeout must do. Waiting beats the fallback: isolated-vm's
+   * timeout is wall time, so a pause of the process during such a call stopped a hook that had
+   * used a fraction of its CPU limit.
+   */
+  whenCovered(): Promise<void> | null;
   leave(): void;
   /** Whether the watchdog stopped the call with this id (the isolate is disposed). */
   stopped(id: number): boolean;
@@ -120,7 +128,9 @@ export interface WatchedIsolate {
  *
  * The watchdog's isolate cannot be entered while its loop runs, so handing it another isolate
  * stops the loop (an "epoch"), installs the handle and starts the next epoch. Between epochs
- * `enter()` answers 0 and hook calls fall back to isolated-vm's timeout: no call is unguarded.
+ * `enter()` answers 0 and `whenCovered()` says when the next epoch has started: hook calls wait
+ * for it (a few ms, only while a plugin isolate or a warm spare is being installed). Should the
+ * loop be gone for good, calls fall back to isolated-vm's timeout: no call is unguarded.
  * A running loop keeps Node's event loop alive, so it only runs while an isolate is watched.
  *
  * The limit is CPU time where the kernel tells a thread's CPU time (Linux), wall time elsewhere:
@@ -150,6 +160,8 @@ export class HookWatchdog {
   /** Watch/release requests, applied one at a time (each may stop and restart the loop). */
   #queue: Promise<unknown> = Promise.resolve();
   #nextCallId = 0;
+  /** Settled when the install under way has restarted the loop; null when none is under way. */
+  #handover: { promise: Promise<void>; resolve: () => void } | null = null;
   /** The hook thread's CPU clock, started on first use; null once it is known not to be there. */
   #clock: Promise<SharedArrayBuffer | null> | null = null;
   #clockBuffer: SharedArrayBuffer | null = null;
@@ -185,23 +197,32 @@ export class HookWatchdog {
     const slot = this.#free.pop() ?? (this.#used < SLOTS ? this.#used++ : -1);
     if (slot < 0) return null;
     await (this.#clock ??= this.#startClock());
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#handover = { promise, resolve };
     try {
-      await this.#stop();
-      this.#ensureIsolate().setSync(slot, isolate);
-    } catch {
-      // The watchdog could not take this isolate: its calls use isolated-vm's timeout instead.
-      this.#free.push(slot);
+      try {
+        await this.#stop();
+        this.#ensureIsolate().setSync(slot, isolate);
+      } catch {
+        // The watchdog could not take this isolate: its calls use isolated-vm's timeout instead.
+        this.#free.push(slot);
+        this.#start();
+        return null;
+      }
+      const at = HEADER + slot * STRIDE;
+      Atomics.store(this.#cells, at, 0);
+      Atomics.store(this.#cells, at + 2, 0);
+      Atomics.store(this.#cells, at + 1, Math.max(1, Math.trunc(limitMs)));
+      Atomics.store(this.#cells, 1, this.#used);
+      this.#active++;
       this.#start();
-      return null;
+      return this.#handle(slot, at);
+    } finally {
+      // Calls that waited for the handover run now: covered, or (the loop could not restart) on
+      // their own timeout.
+      this.#handover = null;
+      resolve();
     }
-    const at = HEADER + slot * STRIDE;
-    Atomics.store(this.#cells, at, 0);
-    Atomics.store(this.#cells, at + 2, 0);
-    Atomics.store(this.#cells, at + 1, Math.max(1, Math.trunc(limitMs)));
-    Atomics.store(this.#cells, 1, this.#used);
-    this.#active++;
-    this.#start();
-    return this.#handle(slot, at);
   }
 
   #handle(slot: number, at: number): WatchedIsolate {
@@ -215,6 +236,7 @@ export class HookWatchdog {
         Atomics.store(cells, at, this.#nextCallId);
         return this.#nextCallId;
       },
+      whenCovered: () => (this.#covering ? null : (this.#handover?.promise ?? null)),
       leave: () => {
         Atomics.store(cells, at, 0);
       },

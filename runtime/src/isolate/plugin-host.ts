@@ -285,6 +285,10 @@ export class PluginHost {
       this.#serving = true;
       this.#prepareSpare();
     }
+    return this.#dispatch(hook, args);
+  }
+
+  #dispatch(hook: 'onRequest' | 'onResponse' | 'verifier', args: HookArgs): string | Promise<string> {
     const loaded = this.#loaded;
     if (!loaded || loaded.isolate.isDisposed) return this.#ready().then((l) => this.#run(l, hook, args));
     return this.#run(loaded, hook, args);
@@ -292,10 +296,16 @@ export class PluginHost {
 
   #run(loaded: Loaded, hook: 'onRequest' | 'onResponse' | 'verifier', args: HookArgs): string | Promise<string> {
     let result: string;
-    // The watchdog enforces the CPU limit (see hook-watchdog.ts for why not a per-call timeout);
-    // when it is not covering this call, isolated-vm's own timeout does.
+    // The watchdog enforces the CPU limit (see hook-watchdog.ts for why not a per-call timeout).
+    // While it installs an isolate (this plugin's warm spare, a reload) the call waits a few ms for
+    // it; only if it is gone does isolated-vm's own (wall-clock) timeout apply.
     const watched = loaded.watched;
     const callId = watched ? watched.enter() : 0;
+    if (callId === 0 && watched) {
+      const covered = watched.whenCovered();
+      // The isolate may have been swapped while waiting: dispatch again rather than reuse it.
+      if (covered) return covered.then(() => this.#dispatch(hook, args));
+    }
     try {
       result = (callId !== 0 ? loaded.call.applySync(undefined, args) : loaded.call.applySync(undefined, args, { timeout: this.limits.cpuMs })) as string;
     } catch (err) {

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import ivm from 'isolated-vm';
 import { silentLogger } from '../logging/logger.ts';
 import { bundlePlugin } from './bundle-plugin.ts';
+import { HookWatchdog } from './hook-watchdog.ts';
 import { PluginFailure, PluginHost } from './plugin-host.ts';
 
 const probePath = path.join(import.meta.dirname, 'fixtures/isolate-probe.ts');
@@ -64,6 +66,30 @@ describe('plugin host: the warm spare', () => {
       // The first spare, the one being built at the second failure, and the one after it: no extra build.
       assert.equal(host.isolatesBuilt, 3);
     } finally {
+      host.dispose();
+    }
+  });
+
+  // CI failure (cpu-limit-pauses e2e): the first call starts building the spare, whose install
+  // stops the watchdog's loop for a moment. A call in that moment ran on isolated-vm's wall-clock
+  // timeout, so a pause of the process during it failed a hook that used almost no CPU.
+  it('a call made while the watchdog installs an isolate (the spare, a reload) waits for it and is judged by CPU time, not wall time', { skip: process.platform !== 'linux' && 'the CPU clock reads /proc' }, async () => {
+    const host = await PluginHost.create('probe', await bundlePlugin(probePath), {}, { memoryMb: 32, cpuMs: 20, wallMs: 2_000 }, silentLogger());
+    const other = new ivm.Isolate({ memoryLimit: 8 });
+    const watchdog = HookWatchdog.shared();
+    const installing = watchdog.watch(other, 20);
+    try {
+      for (let i = 0; i < 100 && watchdog.covering; i++) await Promise.resolve();
+      assert.equal(watchdog.covering, false, 'the watchdog is between epochs');
+      // Held off the CPU for four times the limit: a pause, not work.
+      const answer = host.call('onRequest', message, JSON.stringify({ 'x-sleep-ms': '80' }));
+      assert.ok(answer instanceof Promise, 'the call waits for the handover');
+      isolateOf(await answer);
+      assert.equal(host.isolatesBuilt, 0, 'the isolate that answered was never replaced');
+    } finally {
+      // Released even when an assertion failed: a watched isolate keeps the process alive.
+      (await installing)?.release();
+      other.dispose();
       host.dispose();
     }
   });
