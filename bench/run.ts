@@ -484,6 +484,8 @@ async function main(): Promise<void> {
     });
   }
 
+  const chains = measureChainCrossing(canPin);
+
   process.stdout.write(`\n${textTable(SUMMARY_HEADER, summaryCells(rows, summaries))}\n\n`);
   process.stdout.write(`${textTable(RATIO_HEADER, ratioCells(RATIOS, summaries))}\n\n`);
   for (const row of rows) {
@@ -494,10 +496,11 @@ async function main(): Promise<void> {
   for (const g of goals) {
     process.stdout.write(`${g.verdict}  ${g.goal.label}: ${g.measured}${g.reason ? ` — ${g.reason}` : ''}\n`);
   }
+  if (chains) process.stdout.write(`\n${chainLines(chains).join('\n')}\n`);
 
   if (settings.writeReport) {
     const file = join(REPO_ROOT, 'BENCHMARKS.md');
-    writeFileSync(file, renderMarkdown(machine, rows, summaries, goals, canPin));
+    writeFileSync(file, [renderMarkdown(machine, rows, summaries, goals, canPin), ...(chains ? chainLines(chains) : []), ''].join('\n'));
     log(`\nbench: wrote ${file}`);
   } else {
     log('\nbench: BENCHMARKS.md not written (--quick or --no-write; pass --write to force)');
@@ -695,6 +698,51 @@ function measureHookCrossing(pinned: boolean): HookCrossing | null {
     log(`bench: hook crossing micro-benchmark failed: ${error instanceof Error ? error.message : String(error)}`);
     return null;
   }
+}
+
+// ---- plugin chains: what a shared isolate would save ------------------------
+
+interface ChainCrossing {
+  calls: number;
+  rounds: number;
+  sizes: number[];
+  /** CPU µs per request by variant and chain length (`separate-3`, `batched-3`…), medians. */
+  us: Record<string, number>;
+}
+
+/** Run bench/chain-crossing.ts on the proxy core; null (with a message) when it fails. */
+function measureChainCrossing(pinned: boolean): ChainCrossing | null {
+  const args = [process.execPath, join(REPO_ROOT, 'bench', 'chain-crossing.ts')];
+  try {
+    const out = execFileSync(pinned ? 'taskset' : args[0]!, pinned ? ['-c', '0', ...args] : args.slice(1), {
+      encoding: 'utf8',
+      timeout: 120_000,
+      env: { ...process.env, ...(flags.quick ? { BENCH_CHAIN_CALLS: '2000', BENCH_CHAIN_ROUNDS: '3' } : {}) },
+    });
+    const result = JSON.parse(out.trim().split('\n').pop() ?? '') as ChainCrossing;
+    log(`bench: chain crossing, 3 plugins: ${result.us['separate-3']?.toFixed(1)} µs in separate isolates, ${result.us['batched-3']?.toFixed(1)} µs batched in one`);
+    return result;
+  } catch (error) {
+    log(`bench: chain crossing micro-benchmark failed: ${error instanceof Error ? error.message : String(error)}`);
+    return null;
+  }
+}
+
+/** The chain-crossing section of BENCHMARKS.md (and the console). */
+function chainLines(c: ChainCrossing): string[] {
+  const cell = (key: string) => (c.us[key] === undefined ? '—' : c.us[key].toFixed(1));
+  return [
+    '## Plugin chains: separate isolates, one shared isolate, one crossing',
+    '',
+    `bench/chain-crossing.ts, pinned to the proxy core: CPU µs per request for a chain of N onRequest hooks, each the SDK's real hook runtime around the bench plugin (sets one header), each answer applied on the host as the gateway does; median of ${c.rounds} interleaved rounds × ${c.calls} requests. "bare" hooks do nothing and read nothing: the crossing alone, the most batching could save.`,
+    '',
+    markdownTable(
+      ['chain', 'separate isolates', 'one isolate, a context each', 'one isolate, one crossing (batched)', 'bare: separate', 'bare: batched'],
+      c.sizes.map((n) => [`${n} plugin${n === 1 ? '' : 's'}`, cell(`separate-${n}`), cell(`contexts-${n}`), cell(`batched-${n}`), cell(`bare-separate-${n}`), cell(`bare-batched-${n}`)]),
+      99,
+    ),
+    '',
+  ];
 }
 
 // ---- lifetime: everything we start dies with us -----------------------------
