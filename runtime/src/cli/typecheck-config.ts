@@ -32,13 +32,8 @@ export function typecheckConfig(configPath: string, session?: TypecheckSession):
   const diagnostics = ts.getPreEmitDiagnostics(program);
   for (const d of diagnostics) {
     if (d.file && d.file.fileName.includes('/node_modules/')) continue;
-    const message = ts.flattenDiagnosticMessageText(d.messageText, '\n');
-    if (!d.file || d.start === undefined) {
-      problems.push({ file, line: 0, column: 0, message });
-      continue;
-    }
-    const { line, character } = d.file.getLineAndCharacterOfPosition(d.start);
-    problems.push({ file: d.file.fileName, line: line + 1, column: character + 1, message });
+    const at = diagnosticAt(d);
+    problems.push({ file: at.file ?? file, line: at.line, column: at.column, message: at.message });
   }
   for (const source of program.getSourceFiles()) {
     if (source.isDeclarationFile || source.fileName.includes('/node_modules/')) continue;
@@ -75,8 +70,8 @@ function projectCompilerOptions(configFile: string): { options: ts.CompilerOptio
   // 18003: no inputs match the tsconfig's include (its files are not what is checked here).
   const errors = [...unrecoverable, ...(parsed?.errors ?? [])].filter((d) => d.code !== 18003);
   const problems = errors.map((d) => {
-    const position = d.file && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start) : { line: -1, character: -1 };
-    return { file: d.file?.fileName ?? tsconfig, line: position.line + 1, column: position.character + 1, message: ts.flattenDiagnosticMessageText(d.messageText, '\n') };
+    const at = diagnosticAt(d);
+    return { file: at.file ?? tsconfig, line: at.line, column: at.column, message: at.message };
   });
   // Nothing is written: the options that only make sense when emitting are turned off with it.
   return { options: { ...DEFAULT_OPTIONS, ...parsed?.options, noEmit: true, composite: false, incremental: false, emitDeclarationOnly: false }, problems };
@@ -127,4 +122,15 @@ function mismatchedPluginTypes(source: ts.SourceFile): TypeProblem[] {
   };
   visit(source);
   return found;
+}
+
+/**
+ * Where a TypeScript diagnostic points (1-based line and column; file null and 0:0 when it has no
+ * position) and its message on one string, as every checker of ours reports it.
+ */
+export function diagnosticAt(d: ts.Diagnostic): { file: string | null; line: number; column: number; message: string } {
+  const message = ts.flattenDiagnosticMessageText(d.messageText, '\n');
+  if (!d.file || d.start === undefined) return { file: null, line: 0, column: 0, message };
+  const { line, character } = d.file.getLineAndCharacterOfPosition(d.start);
+  return { file: d.file.fileName, line: line + 1, column: character + 1, message };
 }

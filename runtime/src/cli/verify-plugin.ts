@@ -4,10 +4,11 @@ import { mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/p
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import semver from 'semver';
 import ts from 'typescript';
 import { SDK_VERSION } from '@isogate/sdk';
+import { sdkRangeVerdict } from '../isolate/sdk-compat.ts';
 import { loadSandboxedPlugin, SandboxLoadError } from '../testing/sandbox-runner.ts';
+import { diagnosticAt } from './typecheck-config.ts';
 
 /**
  * `isogate plugin verify <dir|tarball>`: what a gateway team will do with a plugin package, done
@@ -207,9 +208,9 @@ export async function verifyPlugin(target: string, opts: { cwd?: string; log?: (
       record('peer', false, '@isogate/sdk is in dependencies: it must be a peerDependency (the gateway provides it; a second copy would be bundled into the plugin)');
     } else if (typeof range !== 'string') {
       record('peer', false, `no @isogate/sdk in peerDependencies: a gateway cannot tell which SDK the plugin was written for; add "peerDependencies": { "@isogate/sdk": "^${SDK_VERSION}" }`);
-    } else if (semver.validRange(range) === null) {
+    } else if (sdkRangeVerdict(range) === 'invalid') {
       record('peer', false, `peerDependencies @isogate/sdk "${range}" is not a valid semver range`);
-    } else if (!semver.satisfies(SDK_VERSION, range, { includePrerelease: true })) {
+    } else if (sdkRangeVerdict(range) === 'excludes') {
       record('peer', false, `peerDependencies @isogate/sdk ${range} excludes this isogate's SDK ${SDK_VERSION}: a gateway on this version refuses the package`);
     } else {
       peerOk = true;
@@ -316,11 +317,10 @@ export default defineConfig({
     .getPreEmitDiagnostics(program)
     .filter((d) => !d.file || d.file.fileName === config || d.file.fileName.startsWith(ownDir))
     .map((d) => {
-      const message = ts.flattenDiagnosticMessageText(d.messageText, '\n');
-      if (!d.file || d.start === undefined) return message;
-      const { line, character } = d.file.getLineAndCharacterOfPosition(d.start);
-      const where = d.file.fileName === config ? file : path.relative(work, d.file.fileName);
-      return `${where}:${line + 1}:${character + 1} - ${message}`;
+      const at = diagnosticAt(d);
+      if (at.file === null) return at.message;
+      const where = at.file === config ? file : path.relative(work, at.file);
+      return `${where}:${at.line}:${at.column} - ${at.message}`;
     });
 }
 

@@ -3,9 +3,17 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { declaredSdkRange, packageNameOf, peerRangeProblem, sdkVersionCompatible } from './sdk-compat.ts';
+import { declaredSdkRange, packageNameOf, peerRangeProblem, sdkRangeVerdict, sdkVersionCompatible } from './sdk-compat.ts';
 
 describe('SDK compatibility of plugins', () => {
+  it('judges a peer range as npm does: accepted, excluded, or not a range at all (one verdict for the gateway and isogate plugin verify)', () => {
+    assert.equal(sdkRangeVerdict('^0.1.0', '0.1.4'), null);
+    assert.equal(sdkRangeVerdict('>=0.1.0 <0.3.0', '0.2.0-rc.1'), null, 'a prerelease of the host counts');
+    assert.equal(sdkRangeVerdict('^0.2.0', '0.1.4'), 'excludes');
+    assert.equal(sdkRangeVerdict('^9.0.0', '0.1.4'), 'excludes');
+    assert.equal(sdkRangeVerdict('not a range', '0.1.4'), 'invalid');
+  });
+
   it('accepts a bundle built for the same major (and, on 0.x, the same minor) SDK', () => {
     assert.equal(sdkVersionCompatible('0.1.0', '0.1.3'), true);
     assert.equal(sdkVersionCompatible('0.1.7', '0.1.3'), true);

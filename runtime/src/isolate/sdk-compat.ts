@@ -53,7 +53,18 @@ export function peerRangeProblem(entryFile: string, specifier: string, hostSdk: 
   const name = packageNameOf(specifier);
   const declared = declaredSdkRange(entryFile, name);
   if (!declared) return null;
-  if (semver.validRange(declared.range) === null) return `package "${name}" declares an invalid @isogate/sdk range "${declared.range}" in peerDependencies`;
-  if (semver.satisfies(hostSdk, declared.range, { includePrerelease: true })) return null;
-  return `package "${name}" requires @isogate/sdk ${declared.range} (peerDependencies), this gateway runs ${hostSdk}`;
+  const verdict = sdkRangeVerdict(declared.range, hostSdk);
+  if (verdict === 'invalid') return `package "${name}" declares an invalid @isogate/sdk range "${declared.range}" in peerDependencies`;
+  if (verdict === 'excludes') return `package "${name}" requires @isogate/sdk ${declared.range} (peerDependencies), this gateway runs ${hostSdk}`;
+  return null;
+}
+
+/**
+ * Whether a plugin's `@isogate/sdk` peer range accepts `hostSdk`: null when it does, 'invalid' for
+ * a range that is not semver (it accepts nothing), 'excludes' otherwise. npm's range rules, with
+ * prereleases of the host counted.
+ */
+export function sdkRangeVerdict(range: string, hostSdk: string = SDK_VERSION): 'invalid' | 'excludes' | null {
+  if (semver.validRange(range) === null) return 'invalid';
+  return semver.satisfies(hostSdk, range, { includePrerelease: true }) ? null : 'excludes';
 }
