@@ -739,7 +739,8 @@ function chainLines(c: ChainCrossing): string[] {
     markdownTable(
       ['chain', 'separate isolates', 'one isolate, a context each', 'one isolate, one crossing (batched)', 'bare: separate', 'bare: batched'],
       c.sizes.map((n) => [`${n} plugin${n === 1 ? '' : 's'}`, cell(`separate-${n}`), cell(`contexts-${n}`), cell(`batched-${n}`), cell(`bare-separate-${n}`), cell(`bare-batched-${n}`)]),
-      99,
+      1,
+      6,
     ),
     '',
   ];
