@@ -9,7 +9,8 @@ import { GuardedStore } from './guarded-store.ts';
 import { compileKey } from './key.ts';
 import { MemoryStoreSlot } from './memory-store.ts';
 import { cacheOptions, type CacheOptions } from './options.ts';
-import { CacheRedis, CacheRedisSlot, RedisStore } from './redis-store.ts';
+import { SharedRedis, SharedRedisSlot } from '../shared/redis-connection.ts';
+import { CACHE_REDIS, RedisStore } from './redis-store.ts';
 import type { CacheStore } from './store.ts';
 
 export type { CacheOptions } from './options.ts';
@@ -68,7 +69,7 @@ function buildStore(opts: CacheOptions, ctx: PluginFactoryContext, metrics: Cach
     return { store, release: () => slot.release(store) };
   }
   const url = opts.redis;
-  const slot = ctx.shared(`cache:redis:${opts.redisTimeout}:${url}`, () => new CacheRedisSlot(() => new CacheRedis(url, opts.redisTimeout, ctx.logger)));
+  const slot = ctx.shared(`cache:redis:${opts.redisTimeout}:${url}`, () => new SharedRedisSlot(() => new SharedRedis(url, opts.redisTimeout, ctx.logger, CACHE_REDIS)));
   const connection = slot.acquire();
   const errors = metrics.storeErrors.series(instance);
   const store = new GuardedStore(new RedisStore(connection.client, opts.prefix ?? `isogate:cache:${instance}`), {

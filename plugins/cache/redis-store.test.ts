@@ -3,15 +3,16 @@ import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { silentLogger } from '../../runtime/src/logging/logger.ts';
 import { closedPort } from '../../test/helpers/upstream.ts';
-import { deleteKeys, REDIS_URL, requireRedis, uniquePrefix } from '../ratelimit/redis-test-support.ts';
+import { deleteKeys, REDIS_URL, requireRedis, uniquePrefix } from '../shared/redis-test-support.ts';
 import { GuardedStore } from './guarded-store.ts';
-import { CacheRedis, CacheRedisSlot, RedisStore, redactedRedisUrl } from './redis-store.ts';
+import { SharedRedis } from '../shared/redis-connection.ts';
+import { CACHE_REDIS, RedisStore } from './redis-store.ts';
 import { decodeRecord } from './serialize.ts';
 import { response, storeContract } from './store-contract.ts';
 
 // Against the real Redis at 127.0.0.1:6379 (or REDIS_URL): these tests fail, saying how to start
 // one, when it is not reachable; they never skip and never use a mock.
-const connection = new CacheRedis(REDIS_URL, 1_000, silentLogger());
+const connection = new SharedRedis(REDIS_URL, 1_000, silentLogger(), CACHE_REDIS);
 const prefixes: string[] = [];
 
 before(async () => {
@@ -67,7 +68,7 @@ describe('redis cache store', () => {
   });
 
   it('rejects at once when Redis is unreachable (no offline queue); guarded, that is a miss and a dropped write', async () => {
-    const down = new CacheRedis(`redis://127.0.0.1:${await closedPort()}`, 200, silentLogger());
+    const down = new SharedRedis(`redis://127.0.0.1:${await closedPort()}`, 200, silentLogger(), CACHE_REDIS);
     try {
       const store = new RedisStore(down.client, prefixed('down'));
       let started = Date.now();
@@ -85,26 +86,5 @@ describe('redis cache store', () => {
     } finally {
       down.close();
     }
-  });
-
-  it('the connection slot opens one connection for its users and closes it with the last', () => {
-    let opened = 0;
-    const slot = new CacheRedisSlot(() => {
-      opened++;
-      return new CacheRedis(REDIS_URL, 200, silentLogger());
-    });
-    const a = slot.acquire();
-    const b = slot.acquire();
-    assert.equal(a, b);
-    assert.equal(opened, 1);
-    slot.release();
-    assert.notEqual(a.client.status, 'end');
-    slot.release();
-    slot.release(); // one too many: ignored
-    assert.equal(opened, 1);
-  });
-
-  it('never logs a Redis password', () => {
-    assert.equal(redactedRedisUrl('redis://user:s3cret@127.0.0.1:6379/2'), 'redis://user:***@127.0.0.1:6379/2');
   });
 });

@@ -8,7 +8,8 @@ import { RateLimitHeaders } from './headers.ts';
 import { keyFunction } from './keys.ts';
 import { ratelimitOptions, type RatelimitOptions } from './options.ts';
 import { GuardedStore } from './outage-policy.ts';
-import { RedisStore, SharedRedis, SharedRedisSlot } from './redis-store.ts';
+import { SharedRedis, SharedRedisSlot } from '../shared/redis-connection.ts';
+import { RATE_LIMIT_REDIS, RedisStore } from './redis-store.ts';
 import type { MemoryStore } from './memory-store.ts';
 import { MemoryStoreSlot } from './store-slot.ts';
 import type { Decision, LimitStore, WindowLimits } from './store.ts';
@@ -40,7 +41,7 @@ function memoryStore(ctx: PluginFactoryContext, kind: 'memory' | 'insurance', li
 function buildStore(opts: RatelimitOptions, limits: WindowLimits, ctx: PluginFactoryContext): Store {
   if (opts.redis === undefined) return memoryStore(ctx, 'memory', limits, opts.maxKeys);
   const url = opts.redis;
-  const slot = ctx.shared(`ratelimit:redis:${opts.redisTimeout}:${url}`, () => new SharedRedisSlot(() => new SharedRedis(url, opts.redisTimeout, ctx.logger)));
+  const slot = ctx.shared(`ratelimit:redis:${opts.redisTimeout}:${url}`, () => new SharedRedisSlot(() => new SharedRedis(url, opts.redisTimeout, ctx.logger, RATE_LIMIT_REDIS)));
   const connection = slot.acquire();
   const insurance = opts.onStoreError === 'insurance' ? memoryStore(ctx, 'insurance', limits, opts.maxKeys) : null;
   const store = new GuardedStore(new RedisStore(connection.client, limits, opts.prefix ?? `isogate:ratelimit:${ctx.instanceName}`), {

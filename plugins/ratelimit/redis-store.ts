@@ -1,103 +1,10 @@
-import { Redis } from 'ioredis';
-import type { Logger } from 'pino';
+import type { Redis } from 'ioredis';
 import { BurstyRateLimiter, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
-import type { Closable } from '../../runtime/src/plugins/builtin-plugin.ts';
+import type { RedisRole } from '../shared/redis-connection.ts';
 import type { Decision, LimitStore, WindowLimits } from './store.ts';
 
-/**
- * One ioredis connection per Redis URL and command timeout, shared by every instance (and every
- * routing table) that uses the same settings; see `SharedRedisSlot` for its lifetime.
- *
- * - `enableOfflineQueue: false`: while disconnected a command fails at once instead of waiting
- *   in a queue (with the defaults a `consume` was still pending after 8 s, RESEARCH.md).
- * - `commandTimeout`: a connected but stalled Redis fails the command after `timeoutMs`.
- * - Reconnection runs in the background, backing off to one attempt every 2 s, until closed.
- */
-export class SharedRedis {
-  readonly client: Redis;
-  readonly #logger: Logger;
-  readonly #where: string;
-  #state: 'connecting' | 'ready' | 'down' | 'closed' = 'connecting';
-
-  constructor(url: string, timeoutMs: number, logger: Logger) {
-    this.#logger = logger;
-    this.#where = redactedRedisUrl(url);
-    this.client = new Redis(url, {
-      enableOfflineQueue: false,
-      commandTimeout: timeoutMs,
-      maxRetriesPerRequest: 1,
-      connectTimeout: Math.max(1_000, timeoutMs * 5),
-      retryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
-      connectionName: 'isogate-ratelimit',
-    });
-    this.client.on('ready', () => {
-      this.#state = 'ready';
-      this.#logger.info({ redis: this.#where }, 'rate limit store connected');
-    });
-    // ioredis emits 'error' on every failed (re)connection attempt: log the transition only.
-    this.client.on('error', (err: Error) => {
-      if (this.#state === 'down' || this.#state === 'closed') return;
-      this.#state = 'down';
-      this.#logger.warn({ redis: this.#where, error: err.message }, 'rate limit store connection failed; reconnecting in the background');
-    });
-    this.client.on('end', () => {
-      if (this.#state !== 'closed') this.#state = 'down';
-    });
-  }
-
-  /** QUIT when connected (the server sees a clean goodbye); otherwise stop reconnecting at once. */
-  close(): void {
-    if (this.#state === 'closed') return;
-    this.#state = 'closed';
-    if (this.client.status === 'ready') this.client.quit().catch(() => this.client.disconnect());
-    else this.client.disconnect();
-  }
-}
-
-/**
- * The connection for one set of Redis settings, reference-counted by the instances using it (like
- * `MemoryStoreSlot`). A reload builds the new table (acquire) before the old one is retired
- * (release): unchanged settings keep the connection; changed settings (another URL, another
- * `redisTimeout`) open a new one, and the old one is closed when the last table using it retires,
- * instead of reconnecting forever to a Redis nobody uses any more.
- */
-export class SharedRedisSlot implements Closable {
-  #connection: SharedRedis | null = null;
-  #users = 0;
-  readonly #open: () => SharedRedis;
-
-  constructor(open: () => SharedRedis) {
-    this.#open = open;
-  }
-
-  get users(): number {
-    return this.#users;
-  }
-
-  acquire(): SharedRedis {
-    this.#users++;
-    this.#connection ??= this.#open();
-    return this.#connection;
-  }
-
-  release(): void {
-    if (this.#users === 0) return;
-    this.#users--;
-    if (this.#users === 0) this.close();
-  }
-
-  close(): void {
-    this.#connection?.close();
-    this.#connection = null;
-  }
-}
-
-/** The URL without its password, for logs. */
-export function redactedRedisUrl(url: string): string {
-  const u = new URL(url);
-  if (u.password !== '') u.password = '***';
-  return u.toString();
-}
+/** The rate limiter's connections (plugins/shared/redis-connection.ts). */
+export const RATE_LIMIT_REDIS: RedisRole = { connectionName: 'isogate-ratelimit', store: 'rate limit store', whenDown: 'reconnecting in the background' };
 
 function allowed(res: RateLimiterRes): Decision {
   return { allowed: true, remaining: res.remainingPoints, resetMs: res.msBeforeNext };

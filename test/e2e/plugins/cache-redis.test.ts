@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { parseExposition } from '../../../plugins/metrics/parse-exposition.ts';
-import { deleteKeys, REDIS_URL, requireRedis, uniquePrefix } from '../../../plugins/ratelimit/redis-test-support.ts';
+import { deleteKeys, REDIS_URL, requireRedis, uniquePrefix } from '../../../plugins/shared/redis-test-support.ts';
 import { startGateway } from '../../helpers/gateway.ts';
 import { httpRequest, type SimpleResponse } from '../../helpers/http-client.ts';
 import { closedPort, startUpstream, type Upstream } from '../../helpers/upstream.ts';

@@ -5,7 +5,7 @@ import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { deleteKeys, REDIS_URL, requireRedis, uniquePrefix } from '../../../plugins/ratelimit/redis-test-support.ts';
+import { deleteKeys, REDIS_URL, requireRedis, uniquePrefix } from '../../../plugins/shared/redis-test-support.ts';
 import { builtinPlugins, resolveConfig } from '../../../runtime/src/index.ts';
 import type { GatewayConfig } from '../../../sdk/src/config.ts';
 import { startGateway } from '../../helpers/gateway.ts';
