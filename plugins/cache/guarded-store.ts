@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { StoreOutage } from '../shared/store-outage.ts';
 import type { CacheRecord, CacheStore } from './store.ts';
 
 export interface GuardOptions {
@@ -16,37 +17,39 @@ export interface GuardOptions {
  * that fails is a miss (the request goes upstream), a write or delete that fails is dropped; no
  * request ever gets an error or waits longer than one command timeout because of the store.
  *
- * As in the rate limiter: after a slow failure (a stalled Redis timing out) the store is not asked
+ * As in the rate limiter (both use `StoreOutage`): after a slow failure (a stalled Redis timing out) the store is not asked
  * for `cooldownMs`, so a stalled Redis costs one timeout per cooldown rather than one per
  * request; a fast failure (disconnected: no offline queue) costs nothing, so the next request
  * tries again at once. The outage and the recovery are logged once each.
  */
 export class GuardedStore implements CacheStore {
   readonly #store: CacheStore;
-  readonly #options: GuardOptions;
-  #retryAt = 0;
-  #outage = false;
+  readonly #onError: (() => void) | undefined;
+  readonly #outage: StoreOutage;
 
   constructor(store: CacheStore, options: GuardOptions) {
     this.#store = store;
-    this.#options = options;
+    this.#onError = options.onError;
+    this.#outage = new StoreOutage({
+      logger: options.logger,
+      cooldownMs: options.cooldownMs,
+      slowFailureMs: options.slowFailureMs,
+      downMessage: 'cache store failed; lookups are misses until it is back',
+      backMessage: 'cache store is back',
+    });
   }
 
   /** True while the store is considered down. */
   get outage(): boolean {
-    return this.#outage;
-  }
-
-  #resting(): boolean {
-    return this.#retryAt !== 0 && Date.now() < this.#retryAt;
+    return this.#outage.down;
   }
 
   async get(key: string): Promise<CacheRecord | undefined> {
-    if (this.#resting()) return undefined;
+    if (this.#outage.resting()) return undefined;
     const started = Date.now();
     try {
       const record = await this.#store.get(key);
-      if (this.#outage) this.#recovered();
+      this.#outage.succeeded();
       return record;
     } catch (err) {
       this.#failed(err, Date.now() - started);
@@ -55,7 +58,7 @@ export class GuardedStore implements CacheStore {
   }
 
   async set(key: string, record: CacheRecord, ttlMs: number): Promise<void> {
-    if (this.#resting()) return;
+    if (this.#outage.resting()) return;
     const started = Date.now();
     try {
       await this.#store.set(key, record, ttlMs);
@@ -65,7 +68,7 @@ export class GuardedStore implements CacheStore {
   }
 
   async delete(key: string): Promise<void> {
-    if (this.#resting()) return;
+    if (this.#outage.resting()) return;
     const started = Date.now();
     try {
       await this.#store.delete(key);
@@ -75,16 +78,7 @@ export class GuardedStore implements CacheStore {
   }
 
   #failed(err: unknown, tookMs: number): void {
-    this.#options.onError?.();
-    if (tookMs >= this.#options.slowFailureMs) this.#retryAt = Date.now() + this.#options.cooldownMs;
-    if (this.#outage) return;
-    this.#outage = true;
-    this.#options.logger.warn({ error: err instanceof Error ? err.message : String(err) }, 'cache store failed; lookups are misses until it is back');
-  }
-
-  #recovered(): void {
-    this.#outage = false;
-    this.#retryAt = 0;
-    this.#options.logger.info('cache store is back');
+    this.#onError?.();
+    this.#outage.failed(err, tookMs);
   }
 }

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { StoreOutage } from '../shared/store-outage.ts';
 import type { MemoryStore } from './memory-store.ts';
 import type { Decision, LimitStore } from './store.ts';
 
@@ -27,31 +28,32 @@ export class GuardedStore implements LimitStore {
   readonly #primary: LimitStore;
   readonly #policy: OutagePolicy;
   readonly #insurance: MemoryStore | null;
-  readonly #logger: Logger;
-  readonly #cooldownMs: number;
-  readonly #slowFailureMs: number;
   readonly #denied: Decision;
-  #retryAt = 0;
-  #outage = false;
+  readonly #outage: StoreOutage;
 
   constructor(primary: LimitStore, options: { policy: OutagePolicy; insurance: MemoryStore | null; logger: Logger; cooldownMs: number; slowFailureMs: number }) {
     this.#primary = primary;
     this.#policy = options.policy;
     this.#insurance = options.insurance;
-    this.#logger = options.logger;
-    this.#cooldownMs = options.cooldownMs;
-    this.#slowFailureMs = options.slowFailureMs;
+    this.#outage = new StoreOutage({
+      logger: options.logger,
+      cooldownMs: options.cooldownMs,
+      slowFailureMs: options.slowFailureMs,
+      downMessage: `rate limit store failed; answering with the ${options.policy} policy until it is back`,
+      backMessage: 'rate limit store is back; limits are shared again',
+      fields: { policy: options.policy },
+    });
     this.#denied = Object.freeze({ allowed: false, remaining: 0, resetMs: Math.max(1_000, options.cooldownMs) });
     if (options.policy === 'insurance' && options.insurance === null) throw new Error('the insurance policy needs an insurance store');
   }
 
   /** True while Redis is considered down (tests and logs). */
   get outage(): boolean {
-    return this.#outage;
+    return this.#outage.down;
   }
 
   consume(key: string): Decision | Promise<Decision> {
-    if (this.#retryAt !== 0 && Date.now() < this.#retryAt) return this.#fallback(key);
+    if (this.#outage.resting()) return this.#fallback(key);
     return this.#consumePrimary(key);
   }
 
@@ -59,10 +61,10 @@ export class GuardedStore implements LimitStore {
     const started = Date.now();
     try {
       const decision = await this.#primary.consume(key);
-      if (this.#outage) this.#recovered();
+      this.#outage.succeeded();
       return decision;
     } catch (err) {
-      this.#failed(err, Date.now() - started >= this.#slowFailureMs);
+      this.#outage.failed(err, Date.now() - started);
       return this.#fallback(key);
     }
   }
@@ -70,18 +72,5 @@ export class GuardedStore implements LimitStore {
   #fallback(key: string): Decision {
     if (this.#policy === 'insurance') return this.#insurance!.consume(key);
     return this.#policy === 'allow' ? UNKNOWN_ALLOWED : this.#denied;
-  }
-
-  #failed(err: unknown, slow: boolean): void {
-    if (slow) this.#retryAt = Date.now() + this.#cooldownMs;
-    if (this.#outage) return;
-    this.#outage = true;
-    this.#logger.warn({ error: err instanceof Error ? err.message : String(err), policy: this.#policy }, `rate limit store failed; answering with the ${this.#policy} policy until it is back`);
-  }
-
-  #recovered(): void {
-    this.#outage = false;
-    this.#retryAt = 0;
-    this.#logger.info('rate limit store is back; limits are shared again');
   }
 }
