@@ -1,6 +1,7 @@
 import path from 'node:path';
 import ts from 'typescript';
 import type { K8sObject } from './kustomize.ts';
+import { diagnosticAt } from '../../../runtime/src/cli/typecheck-config.ts';
 
 /**
  * Offline checks of rendered objects against the Kubernetes API's own schemas, as shipped by
@@ -84,9 +85,9 @@ export function checkFieldsKnown(objects: readonly K8sObject[]): SchemaProblem[]
   const program = ts.createProgram([virtual], options, host);
   const lines = source.split('\n');
   return ts.getPreEmitDiagnostics(program).map((d) => {
-    const message = ts.flattenDiagnosticMessageText(d.messageText, '\n');
-    if (!d.file || d.file.fileName !== virtual || d.start === undefined) return { object: '?', message };
-    const at = d.file.getLineAndCharacterOfPosition(d.start).line;
+    const { file, line, message } = diagnosticAt(d);
+    if (file !== virtual) return { object: '?', message };
+    const at = line - 1;
     const owner = owners.findLast((o) => o.line <= at)!;
     return { object: owner.object, message: `${message} (at: ${lines[at]!.trim()})` };
   });
