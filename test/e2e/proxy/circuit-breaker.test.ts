@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
-import pino from 'pino';
+import { describe, it } from 'node:test';
 import { parseExposition } from '../../../plugins/metrics/parse-exposition.ts';
-import { Gateway, GatewayServer, builtinPlugins, resolveConfig } from '../../../runtime/src/index.ts';
 import type { CircuitState } from '../../../runtime/src/proxy/breaker/circuit-breaker.ts';
 import type { GatewayConfig } from '../../../sdk/src/config.ts';
+import { builtinPlugins, resolveConfig } from '../../../runtime/src/index.ts';
+import { closedAfterSuite, type TestGateway } from '../../helpers/gateway.ts';
 import { errorCode, httpRequest } from '../../helpers/http-client.ts';
-import { readBody, startUpstream, type Upstream, type UpstreamHandler } from '../../helpers/upstream.ts';
+import { readBody, type Upstream, type UpstreamHandler } from '../../helpers/upstream.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
 /** An upstream whose answer the test switches: a status, or no answer at all. */
@@ -30,45 +30,13 @@ function countConnections(up: Upstream): { readonly count: number } {
   return counter;
 }
 
-interface Running {
-  readonly gateway: Gateway;
-  readonly url: string;
-  readonly logs: Record<string, unknown>[];
-  close(): Promise<void>;
-}
-
-async function start(config: GatewayConfig): Promise<Running> {
-  const logs: Record<string, unknown>[] = [];
-  const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
-  const gateway = new Gateway(resolveConfig(config, builtinPlugins), { logger });
-  const server = new GatewayServer(gateway);
-  const { port } = await server.listen(0, '127.0.0.1');
-  return { gateway, url: `http://127.0.0.1:${port}`, logs, close: async () => void (await server.shutdown(1_000)) };
-}
-
 describe('circuit breaker, through real sockets', () => {
-  const upstreams: Upstream[] = [];
-  const gateways: Running[] = [];
+  const resources = closedAfterSuite();
+  const upstream = resources.upstream;
+  const gateway = (config: GatewayConfig) => resources.gateway(config, { captureLogs: true });
 
-  after(async () => {
-    for (const gw of gateways) await gw.close();
-    for (const up of upstreams) await up.close();
-  });
-
-  async function upstream(handler: UpstreamHandler): Promise<Upstream> {
-    const up = await startUpstream(handler);
-    upstreams.push(up);
-    return up;
-  }
-
-  async function gateway(config: GatewayConfig): Promise<Running> {
-    const gw = await start(config);
-    gateways.push(gw);
-    return gw;
-  }
-
-  const circuitOf = (gw: Running, route = 0, target = 0) => gw.gateway.table.routes[route]!.upstreams.targets[target]!.circuit!;
-  const reaches = (gw: Running, state: CircuitState, route = 0, target = 0) => waitFor(() => circuitOf(gw, route, target).state === state, `circuit ${state}`);
+  const circuitOf = (gw: TestGateway, route = 0, target = 0) => gw.gateway.table.routes[route]!.upstreams.targets[target]!.circuit!;
+  const reaches = (gw: TestGateway, state: CircuitState, route = 0, target = 0) => waitFor(() => circuitOf(gw, route, target).state === state, `circuit ${state}`);
 
   it('opens after consecutive failures, fails fast without any connection to the upstream, probes half-open, closes', async () => {
     const mode = switchable();

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { builtinPlugins, resolveConfig } from '../../../runtime/src/index.ts';
 import type { GatewayConfig } from '../../../sdk/src/config.ts';
-import { startGateway, type TestGateway } from '../../helpers/gateway.ts';
+import { closedAfterSuite, type TestGateway } from '../../helpers/gateway.ts';
 import { errorCode, httpRequest } from '../../helpers/http-client.ts';
 import { readBody, startUpstream, type Upstream } from '../../helpers/upstream.ts';
 import { delay, waitFor } from '../../helpers/wait.ts';
@@ -25,25 +25,9 @@ async function service(name: string): Promise<Upstream & { state: { health: numb
 const healthCheck = { path: '/health', interval: '30ms', timeout: '1s', healthyThreshold: 2, unhealthyThreshold: 2 } as const;
 
 describe('active health checks, through real sockets', () => {
-  const upstreams: Upstream[] = [];
-  const gateways: TestGateway[] = [];
-
-  after(async () => {
-    for (const gw of gateways) await gw.close();
-    for (const up of upstreams) await up.close();
-  });
-
-  async function up(name: string) {
-    const s = await service(name);
-    upstreams.push(s);
-    return s;
-  }
-
-  async function gateway(config: GatewayConfig): Promise<TestGateway> {
-    const gw = await startGateway(config);
-    gateways.push(gw);
-    return gw;
-  }
+  const resources = closedAfterSuite();
+  const up = async (name: string) => resources.adopt(await service(name));
+  const gateway = resources.gateway;
 
   const circuitOf = (gw: TestGateway, route: number, target: number) => gw.gateway.table.routes[route]!.upstreams.targets[target]!.circuit!;
 

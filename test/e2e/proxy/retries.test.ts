@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { parseExposition } from '../../../plugins/metrics/parse-exposition.ts';
-import type { GatewayConfig } from '../../../sdk/src/config.ts';
-import { startGateway, type TestGateway } from '../../helpers/gateway.ts';
+import { closedAfterSuite } from '../../helpers/gateway.ts';
 import { errorCode, httpRequest } from '../../helpers/http-client.ts';
-import { closedPort, readBody, startUpstream, type Upstream, type UpstreamHandler } from '../../helpers/upstream.ts';
+import { closedPort, readBody, type UpstreamHandler } from '../../helpers/upstream.ts';
 
 /** Answers `failures` times with `status`, then 200 (the count is per upstream, over its life). */
 function failingFirst(failures: number, status = 503): UpstreamHandler {
@@ -22,25 +21,7 @@ const always = (status: number): UpstreamHandler => async (req, res) => {
 };
 
 describe('retries, through real sockets', () => {
-  const upstreams: Upstream[] = [];
-  const gateways: TestGateway[] = [];
-
-  after(async () => {
-    for (const gw of gateways) await gw.close();
-    for (const up of upstreams) await up.close();
-  });
-
-  async function upstream(handler: UpstreamHandler): Promise<Upstream> {
-    const up = await startUpstream(handler);
-    upstreams.push(up);
-    return up;
-  }
-
-  async function gateway(config: GatewayConfig): Promise<TestGateway> {
-    const gw = await startGateway(config);
-    gateways.push(gw);
-    return gw;
-  }
+  const { upstream, gateway } = closedAfterSuite();
 
   it('retries a GET that answered 503 until it succeeds; each attempt is an upstream call to the observers', async () => {
     const up = await upstream(failingFirst(2));
