@@ -12,6 +12,7 @@ import { closedPort, startUpstream, type Upstream } from '../../helpers/upstream
 import { CliProcess } from '../lifecycle/helpers/cli.ts';
 import { makeConfigDir, type ConfigDir } from '../lifecycle/helpers/config-dir.ts';
 import { freePort } from '../lifecycle/helpers/http-client.ts';
+import { waitFor } from '../lifecycle/helpers/wait.ts';
 
 /**
  * The Redis cache store end to end: two gateway processes sharing entries through the real Redis
@@ -43,14 +44,12 @@ after(async () => {
 
 const status = (r: SimpleResponse) => String(r.headers['cache-status']);
 
-async function until<T>(what: string, attempt: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await attempt();
-    if (ok(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what} (last: ${JSON.stringify(value)})`);
-    await sleep(25);
-  }
+/** Ask `url` until the cache answers with a Cache-Status matching `served` (a hit from Redis, say). */
+function cachedAnswer(what: string, url: string, served: RegExp, headers: Record<string, string> = {}): Promise<SimpleResponse> {
+  return waitFor(async () => {
+    const r = await httpRequest(url, { headers });
+    return served.test(status(r)) && r;
+  }, { timeoutMs: 15_000, intervalMs: 25, message: what });
 }
 
 describe('cache in Redis across gateway processes', () => {
@@ -84,14 +83,14 @@ describe('cache in Redis across gateway processes', () => {
     assert.equal(miss.text, '/shared/one answer #1');
     assert.equal(status(miss), 'shared; fwd=uri-miss; stored');
     // The entry is written to Redis once its body has ended: the other process finds it then.
-    const hit = await until('process B serves the entry process A stored', () => httpRequest(`${b}/shared/one`, { headers: host }), (r) => /^shared; hit/.test(status(r)));
+    const hit = await cachedAnswer('process B serves the entry process A stored', `${b}/shared/one`, /^shared; hit/, host);
     assert.equal(hit.text, '/shared/one answer #1');
     assert.ok(hit.headers.age !== undefined);
     assert.equal(callsTo('/shared/one'), 1, 'one upstream call for the two processes');
 
     // And the other way round, with a body worth the name.
     await httpRequest(`${b}/shared/two`, { headers: host });
-    const back = await until('process A serves what B stored', () => httpRequest(`${a}/shared/two`, { headers: host }), (r) => /^shared; hit/.test(status(r)));
+    const back = await cachedAnswer('process A serves what B stored', `${a}/shared/two`, /^shared; hit/, host);
     assert.equal(back.text, '/shared/two answer #1');
     assert.equal(callsTo('/shared/two'), 1);
 
@@ -158,7 +157,7 @@ describe('cache when Redis is not there', () => {
         routes: [{ path: '/stalled/*', upstream: upstream.url, middleware: ['stalled'] }],
       });
       try {
-        await until('an entry stored in the private Redis', () => httpRequest(`${g.url}/stalled/x`), (r) => /^stalled; hit/.test(status(r)));
+        await cachedAnswer('an entry stored in the private Redis', `${g.url}/stalled/x`, /^stalled; hit/);
         const callsBefore = callsTo('/stalled/x');
 
         redisServer.kill('SIGSTOP'); // connected but silent: only the command timeout can tell
@@ -178,7 +177,7 @@ describe('cache when Redis is not there', () => {
         assert.equal(callsTo('/stalled/x') - callsBefore, during.length);
 
         redisServer.kill('SIGCONT');
-        await until('served from Redis again', () => httpRequest(`${g.url}/stalled/x`), (r) => /^stalled; hit/.test(status(r)));
+        await cachedAnswer('served from Redis again', `${g.url}/stalled/x`, /^stalled; hit/);
       } finally {
         await g.close();
         redisServer.kill('SIGKILL');
