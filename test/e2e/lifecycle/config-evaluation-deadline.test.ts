@@ -4,8 +4,8 @@ import { cleanupStack } from './helpers/cleanup.ts';
 import { CliProcess, killAllChildren, runCli } from './helpers/cli.ts';
 import { configSource, makeConfigDir, type ConfigDir } from './helpers/config-dir.ts';
 import { httpGet, probeConnect } from './helpers/http-client.ts';
-import { startUpstream, type TestUpstream } from './helpers/upstream.ts';
-import { deferred, sleep, waitFor, withTimeout } from './helpers/wait.ts';
+import { startHoldingUpstream, type HoldingUpstream } from './helpers/upstream.ts';
+import { sleep, waitFor, withTimeout } from './helpers/wait.ts';
 
 /**
  * A config whose top level never finishes. It says so on stderr first, so that the tests probe the
@@ -18,29 +18,17 @@ const loopingConfig = (routes: { path: string; upstream: string }[]) =>
 const DEADLINE_MESSAGE = /evaluating (\S+) did not finish within 10 s \(an endless loop at its top level\?\)/;
 
 describe('a config that never finishes evaluating', () => {
-  let upstream: TestUpstream;
+  let upstream: HoldingUpstream;
   let dir: ConfigDir;
-  /** Answers to /v/slow wait for `gate` (or 20 s: a safety net, never relied on). */
-  const gate = deferred();
-  const slowArrived = deferred();
 
   before(async () => {
-    upstream = await startUpstream((req, res) => {
-      req.resume();
-      const reply = (body: string) => {
-        res.writeHead(200, { 'content-type': 'text/plain' });
-        res.end(body);
-      };
-      if (req.url !== '/v/slow') return reply('up');
-      slowArrived.resolve();
-      void Promise.race([gate.promise, new Promise((r) => setTimeout(r, 20_000).unref())]).then(() => reply('slow'));
-    });
+    upstream = await startHoldingUpstream();
     dir = await makeConfigDir('os');
   });
 
   after(async () => {
     killAllChildren();
-    gate.resolve();
+    upstream?.release();
     await upstream?.close();
     await dir?.remove();
   });
@@ -104,12 +92,12 @@ describe('a config that never finishes evaluating', () => {
     // 3. SIGTERM while another looping save is evaluating: an in-flight request still finishes, the
     // process exits 0 without waiting for the loop's deadline, and its port is freed.
     const slow = httpGet(`${url}/v/slow`, { timeoutMs: 30_000 });
-    await withTimeout(slowArrived.promise, 10_000, 'the slow request to reach the upstream');
+    await withTimeout(upstream.slowArrived, 10_000, 'the slow request to reach the upstream');
     await dir.write('gateway.config.ts', loopingConfig([route('/never')]));
     await waitFor(() => loopsStarted() === 2, { timeoutMs: 20_000, message: 'the second looping config to start evaluating' });
     cli.child.kill('SIGTERM');
     await cli.waitForLogs('draining: finishing in-flight requests', 1, 10_000);
-    gate.resolve();
+    upstream.release();
     assert.equal((await slow).body, 'slow');
     assert.deepEqual(await cli.waitForExit(30_000), { code: 0, signal: null });
     assert.equal(cli.logsWith('config reload abandoned: the gateway is shutting down').length, 1, cli.stdout);

@@ -7,8 +7,8 @@ import { cleanupStack } from './helpers/cleanup.ts';
 import { childEnv } from './helpers/cli.ts';
 import { configSource, makeConfigDir, REPO_ROOT, type ConfigDir } from './helpers/config-dir.ts';
 import { httpGet, probeConnect } from './helpers/http-client.ts';
-import { startUpstream, type TestUpstream } from './helpers/upstream.ts';
-import { deferred, waitFor, withTimeout } from './helpers/wait.ts';
+import { startHoldingUpstream, type HoldingUpstream } from './helpers/upstream.ts';
+import { waitFor, withTimeout } from './helpers/wait.ts';
 
 /**
  * `npx isogate start`, as the README recommends, run by the machine's own npx (on the machine's
@@ -51,31 +51,20 @@ function isAlive(pid: number): boolean {
   }
 }
 
-let upstream: TestUpstream;
+let upstream: HoldingUpstream;
 let dir: ConfigDir;
-const gate = deferred();
-const slowArrived = deferred();
 const started: ChildProcess[] = [];
 const gatewayPids: number[] = [];
 
 before(async () => {
-  upstream = await startUpstream((req, res) => {
-    req.resume();
-    const reply = (body: string) => {
-      res.writeHead(200, { 'content-type': 'text/plain' });
-      res.end(body);
-    };
-    if (req.url !== '/v/slow') return reply('up');
-    slowArrived.resolve();
-    void Promise.race([gate.promise, new Promise((r) => setTimeout(r, 20_000).unref())]).then(() => reply('slow'));
-  });
+  upstream = await startHoldingUpstream();
   dir = await makeConfigDir('os');
 });
 
 after(async () => {
   for (const child of started) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   for (const pid of gatewayPids) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
-  gate.resolve();
+  upstream?.release();
   await upstream?.close();
   await dir?.remove();
 });
@@ -127,12 +116,12 @@ test('SIGTERM to `npx isogate start` drains the gateway, which exits and frees i
 
   const slow = httpGet(`${url}/v/slow`, { timeoutMs: 30_000 });
   slow.catch(() => {}); // awaited below; a failure before that must not surface as unhandled
-  await withTimeout(slowArrived.promise, 10_000, 'the in-flight request to reach the upstream');
+  await withTimeout(upstream.slowArrived, 10_000, 'the in-flight request to reach the upstream');
   child.kill('SIGTERM');
   t.diagnostic(`npx exited: ${JSON.stringify(await withTimeout(npxExited, 30_000, 'npx to exit'))}`);
 
   await waitFor(() => logged('draining: finishing in-flight requests'), { timeoutMs: 15_000, message: `the gateway to start draining\n${output()}` });
-  gate.resolve();
+  upstream.release();
   const finished = await slow;
   assert.equal(finished.status, 200);
   assert.equal(finished.body, 'slow');

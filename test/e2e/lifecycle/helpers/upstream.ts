@@ -1,6 +1,6 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { waitFor } from './wait.ts';
+import { deferred, waitFor } from './wait.ts';
 
 export interface TestUpstream {
   readonly url: string;
@@ -52,4 +52,27 @@ export function startTextUpstream(body: string): Promise<TestUpstream> {
     res.writeHead(200, { 'content-type': 'text/plain' });
     res.end(body);
   });
+}
+
+export type HoldingUpstream = TestUpstream & { readonly slowArrived: Promise<void>; release(): void };
+
+/**
+ * An upstream that answers `200 up` at once, except `/v/slow`, which it holds until `release()`
+ * (or 20 s: a safety net, never relied on): an in-flight request for drain and reload tests.
+ * `slowArrived` settles when the held request has reached it.
+ */
+export async function startHoldingUpstream(): Promise<HoldingUpstream> {
+  const gate = deferred();
+  const arrived = deferred();
+  const upstream = await startUpstream((req, res) => {
+    req.resume();
+    const reply = (body: string) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end(body);
+    };
+    if (req.url !== '/v/slow') return reply('up');
+    arrived.resolve();
+    void Promise.race([gate.promise, new Promise((r) => setTimeout(r, 20_000).unref())]).then(() => reply('slow'));
+  });
+  return Object.assign(upstream, { slowArrived: arrived.promise, release: gate.resolve });
 }
