@@ -161,7 +161,7 @@ export class HookWatchdog {
   #queue: Promise<unknown> = Promise.resolve();
   #nextCallId = 0;
   /** Settled when the install under way has restarted the loop; null when none is under way. */
-  #handover: { promise: Promise<void>; resolve: () => void } | null = null;
+  #handover: Promise<void> | null = null;
   /** The hook thread's CPU clock, started on first use; null once it is known not to be there. */
   #clock: Promise<SharedArrayBuffer | null> | null = null;
   #clockBuffer: SharedArrayBuffer | null = null;
@@ -198,31 +198,36 @@ export class HookWatchdog {
     if (slot < 0) return null;
     await (this.#clock ??= this.#startClock());
     const { promise, resolve } = Promise.withResolvers<void>();
-    this.#handover = { promise, resolve };
+    this.#handover = promise;
     try {
-      try {
-        await this.#stop();
-        this.#ensureIsolate().setSync(slot, isolate);
-      } catch {
-        // The watchdog could not take this isolate: its calls use isolated-vm's timeout instead.
-        this.#free.push(slot);
-        this.#start();
-        return null;
-      }
-      const at = HEADER + slot * STRIDE;
-      Atomics.store(this.#cells, at, 0);
-      Atomics.store(this.#cells, at + 2, 0);
-      Atomics.store(this.#cells, at + 1, Math.max(1, Math.trunc(limitMs)));
-      Atomics.store(this.#cells, 1, this.#used);
-      this.#active++;
-      this.#start();
-      return this.#handle(slot, at);
+      return await this.#handOver(isolate, slot, limitMs);
     } finally {
       // Calls that waited for the handover run now: covered, or (the loop could not restart) on
       // their own timeout.
       this.#handover = null;
       resolve();
     }
+  }
+
+  /** Stop the loop, put `isolate` in `slot`, start the next epoch. */
+  async #handOver(isolate: ivm.Isolate, slot: number, limitMs: number): Promise<WatchedIsolate | null> {
+    try {
+      await this.#stop();
+      this.#ensureIsolate().setSync(slot, isolate);
+    } catch {
+      // The watchdog could not take this isolate: its calls use isolated-vm's timeout instead.
+      this.#free.push(slot);
+      this.#start();
+      return null;
+    }
+    const at = HEADER + slot * STRIDE;
+    Atomics.store(this.#cells, at, 0);
+    Atomics.store(this.#cells, at + 2, 0);
+    Atomics.store(this.#cells, at + 1, Math.max(1, Math.trunc(limitMs)));
+    Atomics.store(this.#cells, 1, this.#used);
+    this.#active++;
+    this.#start();
+    return this.#handle(slot, at);
   }
 
   #handle(slot: number, at: number): WatchedIsolate {
@@ -236,7 +241,7 @@ export class HookWatchdog {
         Atomics.store(cells, at, this.#nextCallId);
         return this.#nextCallId;
       },
-      whenCovered: () => (this.#covering ? null : (this.#handover?.promise ?? null)),
+      whenCovered: () => (this.#covering ? null : this.#handover),
       leave: () => {
         Atomics.store(cells, at, 0);
       },
