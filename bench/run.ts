@@ -682,20 +682,26 @@ const GLOBALS_START_RATIO = 1.5;
 
 /** Run bench/hook-crossing.ts on the proxy core; null (with a message) when it fails. */
 function measureHookCrossing(pinned: boolean): HookCrossing | null {
-  const script = join(REPO_ROOT, 'bench', 'hook-crossing.ts');
-  const args = [process.execPath, script];
+  const result = runMicroBenchmark<HookCrossing>('hook-crossing.ts', 'hook crossing', pinned, { BENCH_HOOK_CALLS: '2000', BENCH_HOOK_ROUNDS: '3', BENCH_START_ROUNDS: '5' });
+  if (result) log(`bench: hook crossing ${result.hookCpuUs.toFixed(1)} µs CPU per hook`);
+  return result;
+}
+
+/**
+ * Run a micro-benchmark script of bench/ on the proxy core (pinned) and parse the one JSON line
+ * it prints last; null, with a message, when it fails. `quickEnv` shortens it under --quick.
+ */
+function runMicroBenchmark<T>(script: string, what: string, pinned: boolean, quickEnv: Record<string, string>): T | null {
+  const args = [process.execPath, join(REPO_ROOT, 'bench', script)];
   try {
     const out = execFileSync(pinned ? 'taskset' : args[0]!, pinned ? ['-c', '0', ...args] : args.slice(1), {
       encoding: 'utf8',
       timeout: 120_000,
-      env: { ...process.env, ...(flags.quick ? { BENCH_HOOK_CALLS: '2000', BENCH_HOOK_ROUNDS: '3', BENCH_START_ROUNDS: '5' } : {}) },
+      env: { ...process.env, ...(flags.quick ? quickEnv : {}) },
     });
-    const line = out.trim().split('\n').pop() ?? '';
-    const result = JSON.parse(line) as HookCrossing;
-    log(`bench: hook crossing ${result.hookCpuUs.toFixed(1)} µs CPU per hook`);
-    return result;
+    return JSON.parse(out.trim().split('\n').pop() ?? '') as T;
   } catch (error) {
-    log(`bench: hook crossing micro-benchmark failed: ${error instanceof Error ? error.message : String(error)}`);
+    log(`bench: ${what} micro-benchmark failed: ${error instanceof Error ? error.message : String(error)}`);
     return null;
   }
 }
@@ -712,20 +718,9 @@ interface ChainCrossing {
 
 /** Run bench/chain-crossing.ts on the proxy core; null (with a message) when it fails. */
 function measureChainCrossing(pinned: boolean): ChainCrossing | null {
-  const args = [process.execPath, join(REPO_ROOT, 'bench', 'chain-crossing.ts')];
-  try {
-    const out = execFileSync(pinned ? 'taskset' : args[0]!, pinned ? ['-c', '0', ...args] : args.slice(1), {
-      encoding: 'utf8',
-      timeout: 120_000,
-      env: { ...process.env, ...(flags.quick ? { BENCH_CHAIN_CALLS: '2000', BENCH_CHAIN_ROUNDS: '3' } : {}) },
-    });
-    const result = JSON.parse(out.trim().split('\n').pop() ?? '') as ChainCrossing;
-    log(`bench: chain crossing, 3 plugins: ${result.us['separate-3']?.toFixed(1)} µs in separate isolates, ${result.us['batched-3']?.toFixed(1)} µs batched in one`);
-    return result;
-  } catch (error) {
-    log(`bench: chain crossing micro-benchmark failed: ${error instanceof Error ? error.message : String(error)}`);
-    return null;
-  }
+  const result = runMicroBenchmark<ChainCrossing>('chain-crossing.ts', 'chain crossing', pinned, { BENCH_CHAIN_CALLS: '2000', BENCH_CHAIN_ROUNDS: '3' });
+  if (result) log(`bench: chain crossing, 3 plugins: ${result.us['separate-3']?.toFixed(1)} µs in separate isolates, ${result.us['batched-3']?.toFixed(1)} µs batched in one`);
+  return result;
 }
 
 /** The chain-crossing section of BENCHMARKS.md (and the console). */
