@@ -45,6 +45,21 @@ export function typecheckConfig(configPath: string, session?: TypecheckSession):
 }
 
 /** What the config is checked with when the project's tsconfig.json does not say otherwise. */
+/**
+ * Strict NodeNext checking of code we generate (a consumer config, manifests) against installed
+ * packages' declarations, with no ambient types: what `isogate plugin verify` and the manifest
+ * check compile with.
+ */
+export const GENERATED_CODE_OPTIONS: Readonly<ts.CompilerOptions> = Object.freeze({
+  strict: true,
+  noEmit: true,
+  target: ts.ScriptTarget.ES2024,
+  module: ts.ModuleKind.NodeNext,
+  moduleResolution: ts.ModuleResolutionKind.NodeNext,
+  skipLibCheck: true,
+  types: [],
+});
+
 const DEFAULT_OPTIONS: ts.CompilerOptions = {
   strict: true,
   target: ts.ScriptTarget.ES2024,

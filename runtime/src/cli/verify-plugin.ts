@@ -8,7 +8,7 @@ import ts from 'typescript';
 import { SDK_VERSION } from '@isogate/sdk';
 import { sdkRangeVerdict } from '../isolate/sdk-compat.ts';
 import { loadSandboxedPlugin, SandboxLoadError } from '../testing/sandbox-runner.ts';
-import { diagnosticAt } from './typecheck-config.ts';
+import { diagnosticAt, GENERATED_CODE_OPTIONS } from './typecheck-config.ts';
 
 /**
  * `isogate plugin verify <dir|tarball>`: what a gateway team will do with a plugin package, done
@@ -302,16 +302,7 @@ export default defineConfig({
 });
 `,
   );
-  const compilerOptions: ts.CompilerOptions = {
-    strict: true,
-    noEmit: true,
-    target: ts.ScriptTarget.ES2024,
-    module: ts.ModuleKind.NodeNext,
-    moduleResolution: ts.ModuleResolutionKind.NodeNext,
-    skipLibCheck: true,
-    types: [],
-  };
-  const program = ts.createProgram([config], compilerOptions);
+  const program = ts.createProgram([config], { ...GENERATED_CODE_OPTIONS });
   const ownDir = `${installed}${path.sep}`;
   return ts
     .getPreEmitDiagnostics(program)

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import ts from 'typescript';
 import type { K8sObject } from './kustomize.ts';
-import { diagnosticAt } from '../../../runtime/src/cli/typecheck-config.ts';
+import { diagnosticAt, GENERATED_CODE_OPTIONS } from '../../../runtime/src/cli/typecheck-config.ts';
 
 /**
  * Offline checks of rendered objects against the Kubernetes API's own schemas, as shipped by
@@ -66,15 +66,7 @@ export function checkFieldsKnown(objects: readonly K8sObject[]): SchemaProblem[]
     source += `import type { I${object.kind} as T${i} } from '${modelModule(object)}';\nexport const o${i}: T${i} = ${literal};\n`;
     line += 2 + literal.split('\n').length - 1;
   });
-  const options: ts.CompilerOptions = {
-    strict: true,
-    noEmit: true,
-    target: ts.ScriptTarget.ES2024,
-    module: ts.ModuleKind.NodeNext,
-    moduleResolution: ts.ModuleResolutionKind.NodeNext,
-    skipLibCheck: true,
-    types: [],
-  };
+  const options: ts.CompilerOptions = { ...GENERATED_CODE_OPTIONS };
   const host = ts.createCompilerHost(options);
   const readFile = host.readFile.bind(host);
   const getSourceFile = host.getSourceFile.bind(host);
