@@ -31,7 +31,7 @@ const headers = {
   'x-forwarded-for': '10.0.0.1', 'x-forwarded-proto': 'https', referer: 'https://example.test/page', dnt: '1',
   'sec-fetch-mode': 'cors', 'sec-fetch-site': 'same-origin',
 };
-const message = JSON.stringify({ rq: { m: 'GET', p: '/api/users/42', q: 'expand=orders', pa: { id: '42' }, ip: '203.0.113.7', rn: '/api/users/:id' } });
+const message = JSON.stringify({ rq: ['GET', '/api/users/42', 'expand=orders', { id: '42' }, '203.0.113.7', '/api/users/:id'] });
 const invalid = (m: string) => new Error(m);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 

@@ -81,7 +81,7 @@ async function cpuPerCall(call: () => unknown, calls = CALLS): Promise<number> {
 const secret = 'whsec_bench';
 const hmacHost = await PluginHost.create('hmac', webhook, { secret }, limits, silentLogger());
 const payload = Buffer.alloc(1024, 'a');
-const hmacMessage = JSON.stringify({ rq: { m: 'POST', p: '/hooks/x', q: '', pa: {}, ip: '203.0.113.7', rn: '/hooks/*', k: 'bytes' }, qb: payload.toString('base64') });
+const hmacMessage = JSON.stringify({ rq: ['POST', '/hooks/x', '', {}, '203.0.113.7', '/hooks/*', 'bytes'], qb: payload.toString('base64') });
 const hmacHeaders = JSON.stringify({ 'x-hub-signature-256': `sha256=${createHmac('sha256', secret).update(payload).digest('hex')}` });
 const hmacCall = async () => {
   const raw = hmacHost.call('onRequest', hmacMessage, hmacHeaders);

@@ -40,6 +40,7 @@ import {
   isIdentityEncoded,
   replacedBytes,
   resolveMaxBodyBytes,
+  requestMessage,
   responseFragment,
   type HookOutput,
 } from './internal/hook-wire.ts';
@@ -456,11 +457,6 @@ function prepare(init: TestRequestInit): PreparedRequest {
   return req;
 }
 
-/** The message the gateway sends into the isolate (runtime/src/isolate/plugin-middleware.ts `encodeRequest`). */
-function encode(req: PreparedRequest): Record<string, unknown> {
-  return { s: req.state, c: req.claims, rq: { m: req.method, p: req.path, q: req.query, pa: req.params, ip: req.clientIp, rn: req.routeName } };
-}
-
 /**
  * The options {@link testPlugin} accepts for a plugin module: its schema's input, as in `usePlugin`.
  * @example
@@ -817,12 +813,11 @@ function harness(runner: HookRunner, mode: TestMode): PluginTester {
       const forwarded: ForwardedRequest = { path: req.path, query: req.query, headers: req.headers };
       let bytes = bodyBytes(init.body);
       if (!hasRequest) return { forwarded: withBody(forwarded, bytes), state: jsonCopy(req.state), logs: [] };
-      const input = encode(req);
+      const input = requestMessage(req, requestKind); // as the gateway's plugin middleware sends it
       let fragment: string | undefined;
       // Whether the gateway buffered the body (and forwards it from memory, with its own length).
       let held = false;
       if (requestKind) {
-        (input['rq'] as Record<string, unknown>)['k'] = requestKind;
         if (bytes === null) fragment = bodyFragment(requestKind, EMPTY);
         else if (requestKind === 'bytes' || isIdentityEncoded(req.headers)) {
           if (declaredTooLarge(req.headers, maxBytes) || bytes.byteLength > maxBytes) {
@@ -868,7 +863,7 @@ function harness(runner: HookRunner, mode: TestMode): PluginTester {
       const headers = incomingHeaders(resInit.headers);
       let bytes = bodyBytes(resInit.body);
       if (!hasResponse) return withBody({ status, headers, state: jsonCopy(req.state), logs: [] }, bytes);
-      const input = encode(req);
+      const input = requestMessage(req, null);
       let fragment: string | undefined;
       if (responseKind) {
         input['rs'] = { st: status, k: responseKind };

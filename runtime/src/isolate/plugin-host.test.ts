@@ -66,7 +66,7 @@ describe('plugin host (isolated-vm)', () => {
     const fixture = path.join(import.meta.dirname, 'fixtures/async-options.ts');
     const host = await PluginHost.create('async', await bundlePlugin(fixture), { tag: 'blue' }, limits, silentLogger());
     try {
-      const out = JSON.parse(String(host.call('onRequest', JSON.stringify({ rq: { m: 'GET', p: '/', q: '', pa: {}, ip: '::1', rn: 'r' } }), '{}'))) as { h?: unknown };
+      const out = JSON.parse(String(host.call('onRequest', JSON.stringify({ rq: ['GET', '/', '', {}, '::1', 'r'] }), '{}'))) as { h?: unknown };
       assert.deepEqual(out.h, [['s', 'x-tag', 'BLUE']], 'the validated (transformed) value reaches the hook');
     } finally {
       host.dispose();
@@ -114,7 +114,7 @@ describe('plugin host (isolated-vm)', () => {
   }
 
   it('a synchronous runaway is stopped by the watchdog: a timeout failure naming the CPU limit, within it plus a few ticks', async () => {
-    const message = JSON.stringify({ rq: { m: 'GET', p: '/x', q: '', pa: {}, ip: '203.0.113.7', rn: 'r' } });
+    const message = JSON.stringify({ rq: ['GET', '/x', '', {}, '203.0.113.7', 'r'] });
     await hostile.call('onRequest', message, '{}'); // loaded and watched
     const started = Date.now();
     assert.throws(
@@ -131,7 +131,7 @@ describe('plugin host (isolated-vm)', () => {
   for (const [mode, kind] of [['throw', 'throw'], ['loop', 'timeout'], ['loop-after-await', 'timeout'], ['allocate', 'memory'], ['never', 'deadline']] as const) {
     it(`reports a hook that does "${mode}" as a "${kind}" failure`, async () => {
       const host = kind === 'memory' ? await PluginHost.create('hostile', await bundlePlugin(hostilePath), {}, { ...limits, cpuMs: 5_000 }, silentLogger()) : hostile;
-      const message = JSON.stringify({ rq: { m: 'GET', p: '/x', q: '', pa: {}, ip: '203.0.113.7', rn: 'r' } });
+      const message = JSON.stringify({ rq: ['GET', '/x', '', {}, '203.0.113.7', 'r'] });
       let failure: unknown = null;
       try {
         await host.call('onRequest', message, JSON.stringify({ 'x-mode': mode }));
@@ -147,7 +147,7 @@ describe('plugin host (isolated-vm)', () => {
   }
 
   it('replaces an isolate it had to discard right away, before the next request arrives', async () => {
-    const message = JSON.stringify({ rq: { m: 'GET', p: '/x', q: '', pa: {}, ip: '203.0.113.7', rn: 'r' } });
+    const message = JSON.stringify({ rq: ['GET', '/x', '', {}, '203.0.113.7', 'r'] });
     await hostile.call('onRequest', message, '{}'); // loaded (earlier tests may have left it replacing)
     assert.throws(() => hostile.call('onRequest', message, JSON.stringify({ 'x-mode': 'loop' })), PluginFailure);
     assert.equal(hostile.loaded, false);

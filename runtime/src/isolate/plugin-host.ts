@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import ivm from 'isolated-vm';
 import type { Logger } from 'pino';
 import { createHookRuntime } from '@isogate/sdk/internal/hook-runtime';
+import { packHookCall } from '@isogate/sdk/internal/hook-wire';
 import { pluginLocation, type PluginBundle } from './bundle-plugin.ts';
 import { guardLimit, installBuiltinGuards } from './builtin-guards.ts';
 import { createPluginFetch, installHostFetch, type PluginFetchSettings } from './plugin-fetch.ts';
@@ -58,12 +59,12 @@ export class PluginFailure extends Error {
  */
 const prelude = (memoryMb: number): string => `(${installBuiltinGuards.toString()})(${guardLimit(memoryMb)});\n(${installHostFetch.toString()})();\nObject.defineProperty(globalThis, '__isogateHost', { value: (${createHookRuntime.toString()})(), enumerable: false, configurable: false, writable: false });\n;void 0`;
 
-type HookArgs = [hook: string, input: string, requestHeaders: string, responseHeaders?: string];
 
 interface Loaded {
   isolate: ivm.Isolate;
   context: ivm.Context;
-  call: ivm.Reference<(hook: string, input: string, requestHeaders: string, responseHeaders?: string) => string>;
+  /** The runtime's `callPacked`: a hook's arguments cross as one string (see packHookCall). */
+  call: ivm.Reference<(packed: string) => string>;
   settle: ivm.Reference<(id: number) => Promise<string>>;
   /** The CPU limit of synchronous calls (null: every call passes isolated-vm's own timeout). */
   watched: WatchedIsolate | null;
@@ -189,7 +190,7 @@ export class PluginHost {
         issues?: { message: string; path: string[] }[];
       };
       if (!configured.ok) throw new PluginOptionsError(configured.issues ?? [], manifest.name);
-      const call = (await hostRef.get('call', { reference: true })) as Loaded['call'];
+      const call = (await hostRef.get('callPacked', { reference: true })) as Loaded['call'];
       configure.release();
       hostRef.release();
       if (first) this.manifest = manifest;
@@ -280,7 +281,7 @@ export class PluginHost {
    * synchronously (a string, no promise): most hooks are sync and this is the hot path.
    */
   call(hook: 'onRequest' | 'onResponse' | 'verifier', input: string, requestHeaders = '{}', responseHeaders?: string): string | Promise<string> {
-    const args: HookArgs = responseHeaders === undefined ? [hook, input, requestHeaders] : [hook, input, requestHeaders, responseHeaders];
+    const args: [string] = [packHookCall(hook, input, requestHeaders, responseHeaders)];
     if (!this.#serving) {
       this.#serving = true;
       this.#prepareSpare();
@@ -288,13 +289,13 @@ export class PluginHost {
     return this.#dispatch(hook, args);
   }
 
-  #dispatch(hook: 'onRequest' | 'onResponse' | 'verifier', args: HookArgs): string | Promise<string> {
+  #dispatch(hook: 'onRequest' | 'onResponse' | 'verifier', args: [string]): string | Promise<string> {
     const loaded = this.#loaded;
     if (!loaded || loaded.isolate.isDisposed) return this.#ready().then((l) => this.#run(l, hook, args));
     return this.#run(loaded, hook, args);
   }
 
-  #run(loaded: Loaded, hook: 'onRequest' | 'onResponse' | 'verifier', args: HookArgs): string | Promise<string> {
+  #run(loaded: Loaded, hook: 'onRequest' | 'onResponse' | 'verifier', args: [string]): string | Promise<string> {
     let result: string;
     // The watchdog enforces the CPU limit (see hook-watchdog.ts for why not a per-call timeout).
     // While it installs an isolate (this plugin's warm spare, a reload) the call waits a few ms for

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { GatewayRequest, GatewayResponse, Middleware } from '../chain/types.ts';
 import { Readable } from 'node:stream';
-import { applyHeaderOps, bodyKind, bodyless, directResponseParts, fitHeaders, hookMessage, responseFragment, type HookOutput } from '@isogate/sdk/internal/hook-wire';
+import { applyHeaderOps, bodyKind, bodyless, directResponseParts, fitHeaders, hookMessage, requestMessage, responseFragment, type HookOutput } from '@isogate/sdk/internal/hook-wire';
 import { discardBody } from '../chain/discard-body.ts';
 import { streamOrBytes } from '../proxy/upstream-body.ts';
 import { GatewayError } from '../errors.ts';
@@ -26,14 +26,12 @@ import { forwardPluginLogs } from './user-plugin-handle.ts';
 /** Plugin-visible per-request state lives here in `req.state`, as JSON values shared by all plugins. */
 const PLUGIN_STATE = Symbol('isogate.pluginState');
 
-function encodeRequest(req: GatewayRequest, state: Record<string, unknown>): Record<string, unknown> {
-  const message: Record<string, unknown> = {
-    rq: { m: req.method, p: req.path, q: req.query, pa: req.params, ip: req.clientIp, rn: req.route.name },
-  };
-  // Absent means empty: most requests carry no plugin state and no claims.
-  if (Object.keys(state).length > 0) message['s'] = state;
-  if (req.claims !== null) message['c'] = req.claims;
-  return message;
+/** The request's hook message (without headers and body): see requestMessage. */
+function encodeRequest(req: GatewayRequest, bodyKind: BodyKind | null): Record<string, unknown> {
+  return requestMessage(
+    { method: req.method, path: req.path, query: req.query, params: req.params, clientIp: req.clientIp, routeName: req.route.name, state: (req.state[PLUGIN_STATE] as Record<string, unknown> | undefined) ?? {}, claims: req.claims },
+    bodyKind,
+  );
 }
 
 /** A body as handed to a hook: its fragment (none when the hook does not get it) and where the body is now. */
@@ -237,8 +235,7 @@ export function createPluginMiddleware(host: PluginHost, instanceName: string, p
   };
 
   const requestHook = (req: GatewayRequest, prepared: Prepared | null): HookOutput | Promise<HookOutput> => {
-    const input = encodeRequest(req, (req.state[PLUGIN_STATE] as Record<string, unknown> | undefined) ?? {});
-    if (requestKind) (input['rq'] as Record<string, unknown>)['k'] = requestKind;
+    const input = encodeRequest(req, requestKind);
     return callHook(req, 'onRequest', hookMessage(input, 'qb', prepared?.fragment), JSON.stringify(req.headers));
   };
 
@@ -291,7 +288,7 @@ export function createPluginMiddleware(host: PluginHost, instanceName: string, p
         prepared = outcome;
       }
       try {
-        const input = encodeRequest(req, (req.state[PLUGIN_STATE] as Record<string, unknown> | undefined) ?? {});
+        const input = encodeRequest(req, null);
         input['rs'] = responseKind ? { st: res.status, k: responseKind } : { st: res.status };
         const called = callHook(req, 'onResponse', hookMessage(input, 'sb', prepared?.fragment), JSON.stringify(req.headers), JSON.stringify(res.headers));
         const out = called instanceof Promise ? await called : called;

@@ -9,7 +9,7 @@ import { PluginFailure, PluginHost } from './plugin-host.ts';
 
 const probePath = path.join(import.meta.dirname, 'fixtures/isolate-probe.ts');
 const limits = { memoryMb: 32, cpuMs: 50, wallMs: 300 };
-const message = JSON.stringify({ rq: { m: 'GET', p: '/x', q: '', pa: {}, ip: '203.0.113.7', rn: 'r' } });
+const message = JSON.stringify({ rq: ['GET', '/x', '', {}, '203.0.113.7', 'r'] });
 const looping = JSON.stringify({ 'x-mode': 'loop' });
 
 /** The isolate that answered a call (its id), from the request headers the probe set. */

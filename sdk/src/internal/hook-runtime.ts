@@ -36,6 +36,11 @@ export interface HookRuntime {
    * only if the hook reads them.
    */
   call(hook: string, input: string, requestHeaders: string, responseHeaders?: string): string;
+  /**
+   * `call` with its arguments in one string (`packHookCall` in hook-wire.ts), as the gateway
+   * sends them: each argument that crosses into an isolate costs, one costs least.
+   */
+  callPacked(packed: string): string;
   settle(id: number): Promise<string>;
   /**
    * Add a line to the log of the hook call in progress, as `ctx.log` does (the isolate's `console`
@@ -295,19 +300,20 @@ export function createHookRuntime(fetchOverride?: (url: string, init: string) =>
     current = logs;
     const ctx = Object.freeze({ options, state: msg.s ?? {}, log: makeLog(logs), claims: msg.c ?? undefined, fetch: pluginFetch });
     if (hook === 'verifier') return verify(msg, logs, ctx);
-    const rq = msg.rq;
+    // [method, path, query, params, clientIp, routeName, bodyKind?] (requestMessage in hook-wire.ts).
+    const rq = msg.rq as [string, string, string, Record<string, string>, string, string, BodyKind?];
     const reqHeaders = new Headers(requestHeaders);
     const req: Record<string, unknown> = {
-      method: rq.m,
-      path: rq.p,
-      query: rq.q,
-      params: Object.freeze(rq.pa),
-      clientIp: rq.ip,
-      routeName: rq.rn,
+      method: rq[0],
+      path: rq[1],
+      query: rq[2],
+      params: Object.freeze(rq[3]),
+      clientIp: rq[4],
+      routeName: rq[5],
       headers: reqHeaders,
     };
     // The request body reaches onRequest only: by onResponse it has gone upstream.
-    const reqBody = hook === 'onRequest' && rq.k ? bodyIn(rq.k, 'qb' in msg, msg.qb) : null;
+    const reqBody = hook === 'onRequest' && rq[6] ? bodyIn(rq[6], 'qb' in msg, msg.qb) : null;
     if (reqBody) req['body'] = reqBody.value;
     let res: { status: number; headers: Headers; body?: unknown } | null = null;
     let resBody: BodyIn | null = null;
@@ -323,8 +329,8 @@ export function createHookRuntime(fetchOverride?: (url: string, init: string) =>
       const out: Record<string, unknown> = {};
       if (msg.s !== undefined || Object.keys(ctx.state).length > 0) out['s'] = ctx.state;
       if (logs.length > 0) out['l'] = logs;
-      if (req['path'] !== rq.p) out['p'] = String(req['path']);
-      if (req['query'] !== rq.q) out['q'] = String(req['query']);
+      if (req['path'] !== rq[1]) out['p'] = String(req['path']);
+      if (req['query'] !== rq[2]) out['q'] = String(req['query']);
       if (reqHeaders.changed) out['h'] = reqHeaders.ops;
       if (reqBody) {
         const b = bodyOut(reqBody, req['body']);
@@ -477,6 +483,21 @@ export function createHookRuntime(fetchOverride?: (url: string, init: string) =>
       return `\u0000${id}`;
     },
     call: run,
+    callPacked(packed: string): string {
+      // `<hook>\0<input length>\0<request headers length>\0` then the texts back to back: only the
+      // short prefix is searched. The hook's name is mapped to a literal: a name sliced out of
+      // the string would be looked up on the plugin as a new key on every call.
+      const a = packed.indexOf('\u0000');
+      const b = packed.indexOf('\u0000', a + 1);
+      const c = packed.indexOf('\u0000', b + 1);
+      const sent = packed.slice(0, a);
+      const hook = sent === 'onRequest' ? 'onRequest' : sent === 'onResponse' ? 'onResponse' : sent === 'verifier' ? 'verifier' : sent;
+      const inputEnd = c + 1 + Number(packed.slice(a + 1, b));
+      const headersEnd = inputEnd + Number(packed.slice(b + 1, c));
+      const input = packed.slice(c + 1, inputEnd);
+      const requestHeaders = packed.slice(inputEnd, headersEnd);
+      return headersEnd === packed.length ? run(hook, input, requestHeaders) : run(hook, input, requestHeaders, packed.slice(headersEnd));
+    },
     settle(id: number): Promise<string> {
       const p = pending.get(id)!;
       pending.delete(id);

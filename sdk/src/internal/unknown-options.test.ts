@@ -135,7 +135,7 @@ describe('unknown option keys', () => {
       }),
     );
     assert.equal(rt.configure(JSON.stringify({ target: 'a', forwarded: { b: 1 } })), '{"ok":true}');
-    const out = JSON.parse(rt.call('onRequest', JSON.stringify({ rq: { m: 'GET', p: '/', q: '', pa: {}, ip: '127.0.0.1', rn: '/' } }), '{}')) as { h: string[][] };
+    const out = JSON.parse(rt.call('onRequest', JSON.stringify({ rq: ['GET', '/', '', {}, '127.0.0.1', '/'] }), '{}')) as { h: string[][] };
     assert.deepEqual(JSON.parse(out.h[0]![2]!), { target: 'a', forwarded: { b: 1 } });
   });
 });

@@ -15,7 +15,7 @@ const der = (key: KeyObject, type: 'spki' | 'pkcs8') => b64url(key.export({ type
 
 let host: PluginHost;
 async function probe(body: Record<string, unknown>, on: PluginHost = host): Promise<Record<string, unknown>> {
-  const raw = on.call('onRequest', JSON.stringify({ rq: { m: 'POST', p: '/', q: '', pa: {}, ip: '::1', rn: 'r', k: 'json' }, qb: body }), '{}');
+  const raw = on.call('onRequest', JSON.stringify({ rq: ['POST', '/', '', {}, '::1', 'r', 'json'], qb: body }), '{}');
   const out = JSON.parse(typeof raw === 'string' ? raw : await raw) as { r?: { body?: Record<string, unknown> } };
   assert.ok(out.r?.body, `no answer for ${JSON.stringify(body).slice(0, 200)}`);
   return out.r.body;
