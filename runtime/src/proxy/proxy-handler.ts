@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { streamOrBytes } from './upstream-body.ts';
+import { UpstreamBody } from './upstream-body.ts';
 import { callUpstream, type UpstreamAnswer } from './upstream-call.ts';
 import { GatewayError } from '../errors.ts';
 import { bufferRequestBody, type BodyBufferBudget, type PreparedBody } from './buffer-request-body.ts';
@@ -102,8 +102,9 @@ export function createProxyHandler(route: ResolvedRoute, upstreams: UpstreamSet,
    */
   async function shapeAnswer(res: GatewayResponse, shape: Shape): Promise<GatewayResponse> {
     if (res.status < 200 || res.status > 299 || !isJsonContentType(res.headers['content-type'])) return res;
-    const body = streamOrBytes(res);
-    if (!(body instanceof Readable)) return res;
+    // The proxy's own answer is an UpstreamBody, collected without a stream; a Readable when a middleware put one there.
+    const body = res.body;
+    if (!(body instanceof UpstreamBody || body instanceof Readable)) return res;
     let shaped: ShapeResult;
     try {
       shaped = shape(await readJsonAnswer(res.headers, body, maxShapedBytes));

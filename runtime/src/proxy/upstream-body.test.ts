@@ -32,3 +32,45 @@ describe('UpstreamBody.drain', () => {
     assert.equal(body.finished, true);
   });
 });
+
+describe('UpstreamBody.collect', () => {
+  it('gathers what was queued before and what arrives after, in order', async () => {
+    const { c, calls } = controller();
+    const body = new UpstreamBody(c);
+    body.push(Buffer.from('{"a":'));
+    const collected = body.collect(1024);
+    body.push(Buffer.from('1}'));
+    body.end(null);
+    assert.equal((await collected)?.toString(), '{"a":1}');
+    assert.equal(calls.includes('abort'), false);
+  });
+
+  it('answers null past the bound and stops the transfer instead of reading on', async () => {
+    const { c, calls } = controller();
+    const body = new UpstreamBody(c);
+    const collected = body.collect(10);
+    body.push(Buffer.alloc(8));
+    assert.equal(calls.includes('abort'), false, 'up to the bound is read');
+    body.push(Buffer.alloc(8));
+    assert.equal(await collected, null);
+    assert.deepEqual(calls.filter((x) => x === 'abort'), ['abort']);
+    body.push(Buffer.alloc(8)); // a late chunk from undici is ignored, not an error
+    assert.equal(body.finished, true);
+  });
+
+  it('rejects when the body breaks off', async () => {
+    const { c } = controller();
+    const body = new UpstreamBody(c);
+    const collected = body.collect(1024);
+    body.push(Buffer.from('{"a":'));
+    body.fail(new Error('socket reset'));
+    await assert.rejects(collected, /socket reset/);
+  });
+
+  it('answers an empty buffer for an empty body', async () => {
+    const { c } = controller();
+    const body = new UpstreamBody(c);
+    body.end(null);
+    assert.equal((await body.collect(10))?.length, 0);
+  });
+});

@@ -113,6 +113,32 @@ export class UpstreamBody {
     });
   }
 
+  /**
+   * The whole body in memory, for code that parses it (shaping, aggregation), without the
+   * Readable that `toReadable()` would build for the same job. Resolves with null once it passes
+   * `maxBytes`: the rest is not worth reading, so the transfer is stopped (its connection closed).
+   * Rejects when the body breaks off.
+   */
+  collect(maxBytes: number): Promise<Buffer | null> {
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      this.pipeTo({
+        write: (chunk) => {
+          size += chunk.length;
+          if (size > maxBytes) {
+            chunks.length = 0;
+            this.discard();
+            resolve(null);
+          } else chunks.push(chunk);
+          return true;
+        },
+        end: () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)),
+        fail: reject,
+      });
+    });
+  }
+
   /** The body as a Readable, for code that reads streams. Destroying the stream discards the body. */
   toReadable(): Readable {
     const readable = new Readable({

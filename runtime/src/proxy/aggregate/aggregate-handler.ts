@@ -13,6 +13,7 @@ import { compileValueTemplate, fillValueTemplate, MissingTemplateValue, type Com
 import { toGatewayError, upstreamFailure } from '../upstream-errors.ts';
 import { backoff, RetryPolicy } from '../retry/retry-policy.ts';
 import type { UpstreamTarget } from '../upstream-set.ts';
+import { callUpstream, type UpstreamAnswer } from '../upstream-call.ts';
 
 /** The header saying whether every backend answered (KrakenD's `X-KrakenD-Completed`). */
 export const COMPLETED_HEADER = 'x-isogate-completed';
@@ -133,20 +134,15 @@ export function createAggregateHandler(route: ResolvedRoute, targets: readonly U
     let attempt = 0;
     let done = startUpstream(req, { origin: b.target.origin, method: b.backend.method, path, headers });
     try {
-      let data: Dispatcher.ResponseData;
+      let data: UpstreamAnswer;
       for (;;) {
         attempt++;
         try {
-          data = await b.target.pool.request({
-            path,
-            method: b.backend.method as Dispatcher.HttpMethod,
-            headers,
-            body: sendsBody ? body : null,
-            signal: stop,
-            headersTimeout: b.backend.timeout,
-            bodyTimeout: b.backend.timeout,
-            queueTimeout: route.timeout.queue,
-          } as Dispatcher.RequestOptions & QueueTimeoutOptions);
+          data = await callUpstream(
+            b.target.pool,
+            { path, method: b.backend.method as Dispatcher.HttpMethod, headers, body: sendsBody ? body : null, headersTimeout: b.backend.timeout, bodyTimeout: b.backend.timeout, queueTimeout: route.timeout.queue } as Dispatcher.DispatchOptions & QueueTimeoutOptions,
+            stop,
+          );
         } catch (err) {
           if (retry === null || req.signal.aborted || stop.aborted || attempt >= retry.attempts || !retry.retriesFailure(upstreamFailure(err), repeatable)) throw err;
           const wait = retry.delay(attempt);
@@ -162,7 +158,8 @@ export function createAggregateHandler(route: ResolvedRoute, targets: readonly U
           if (end - Date.now() > wait && retry.budget.withdraw()) {
             done?.({ status: data.statusCode });
             done = null;
-            data.body.dump({ limit: 64 * 1024 }).catch(() => {});
+            // Read a small error body to its end so that its connection is kept.
+            data.body.drain();
             await backoff(wait, stop);
             done = startUpstream(req, { origin: b.target.origin, method: b.backend.method, path, headers });
             continue;
@@ -173,7 +170,7 @@ export function createAggregateHandler(route: ResolvedRoute, targets: readonly U
       done?.({ status: data.statusCode });
       done = null;
       if (data.statusCode < 200 || data.statusCode > 299) {
-        data.body.on('error', () => {}).destroy();
+        data.body.drain();
         return { ok: false, error: 'UPSTREAM_BAD_RESPONSE', reason: `answered ${data.statusCode}` };
       }
       const raw = await readJsonAnswer(data.headers, data.body, maxBackendBytes);
