@@ -41,32 +41,32 @@ describe('JWKS caches across instances and reloads', () => {
     const first = create({ url, timeout: '1s' });
     const other = create({ url, timeout: '1s' });
     assert.equal(shared.size, 1, 'one cache for one setting');
-    const cache = slots()[0]!.cache!;
+    const cache = slots()[0]!.current!;
 
     // A reload with the same settings: the new instance is created before the old one is disposed.
     const reloaded = create({ url, timeout: '1s' });
     await first.dispose?.();
     await first.dispose?.(); // idempotent: does not release someone else's hold
-    assert.equal(slots()[0]!.cache, cache);
+    assert.equal(slots()[0]!.current, cache);
     assert.equal(cache.closed, false);
 
     // A reload that changes the timeout: another cache; the old one goes with its last user.
     const changed = create({ url, timeout: '2s' });
     assert.equal(shared.size, 2);
-    const newer = slots()[1]!.cache!;
+    const newer = slots()[1]!.current!;
     assert.notEqual(newer, cache);
     await other.dispose?.();
     assert.equal(cache.closed, false, 'still used by the reloaded instance');
     await reloaded.dispose?.();
     assert.equal(cache.closed, true);
-    assert.equal(slots()[0]!.cache, null);
+    assert.equal(slots()[0]!.current, null);
     assert.equal(newer.closed, false);
     await changed.dispose?.();
     assert.equal(newer.closed, true);
 
     // Used again later: a fresh cache.
     const again = create({ url, timeout: '1s' });
-    assert.ok(slots()[0]!.cache !== null && slots()[0]!.cache !== cache);
+    assert.ok(slots()[0]!.current !== null && slots()[0]!.current !== cache);
     await again.dispose?.();
   });
 });

@@ -1,6 +1,7 @@
 import type { GatewayRequest } from '../../runtime/src/chain/types.ts';
 import { ConfigError, formatPath } from '../../runtime/src/config/config-error.ts';
-import type { Closable, PluginFactoryContext } from '../../runtime/src/plugins/builtin-plugin.ts';
+import type { PluginFactoryContext } from '../../runtime/src/plugins/builtin-plugin.ts';
+import { RefCountedSlot } from '../shared/ref-counted-slot.ts';
 import { JwksCache, type JwksSettings } from './jwks-cache.ts';
 import { importJwk, importPem, importSecret, type KeyImport, type VerificationKey } from './keys.ts';
 import type { AuthOptions } from './options.ts';
@@ -48,47 +49,11 @@ function staticKeys(opts: AuthOptions): VerificationKey[] {
 
 /**
  * The JWKS cache of one distinct setting, shared by every instance that uses it and kept across
- * config reloads: a reload builds the new routing table (acquire) before it retires the old one
- * (release), so an unchanged setting keeps its cache — a reload must not empty it (and so refetch,
- * or fail requests while the identity provider is down). When no instance uses a setting any
- * more (the URL or a timing changed, the instance went), its cache and connection pool are closed.
+ * config reloads (see RefCountedSlot): a reload must not empty it (and so refetch, or fail
+ * requests while the identity provider is down). When no instance uses a setting any more (the
+ * URL or a timing changed, the instance went), its cache and connection pool are closed.
  */
-export class JwksSlot implements Closable {
-  readonly #create: () => JwksCache;
-  #cache: JwksCache | null = null;
-  #users = 0;
-
-  constructor(create: () => JwksCache) {
-    this.#create = create;
-  }
-
-  /** The cache while some instance holds it. */
-  get cache(): JwksCache | null {
-    return this.#cache;
-  }
-
-  acquire(): JwksCache {
-    this.#users++;
-    this.#cache ??= this.#create();
-    return this.#cache;
-  }
-
-  release(): void {
-    if (this.#users === 0) return;
-    if (--this.#users > 0) return;
-    const cache = this.#cache;
-    this.#cache = null;
-    void cache?.close();
-  }
-
-  /** At gateway close, whoever still holds it. */
-  async close(): Promise<void> {
-    const cache = this.#cache;
-    this.#cache = null;
-    this.#users = 0;
-    await cache?.close();
-  }
-}
+export class JwksSlot extends RefCountedSlot<JwksCache> {}
 
 function acquireJwks(jwks: NonNullable<AuthOptions['jwks']>, ctx: PluginFactoryContext): { cache: JwksCache; release(): void } {
   const settings: JwksSettings = {

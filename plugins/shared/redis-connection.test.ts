@@ -9,7 +9,7 @@ const ROLE: RedisRole = { connectionName: 'isogate-test', store: 'test store', w
 // The connection the rate limiter's and the cache's Redis stores share; their own suites test the
 // stores through it against the real Redis.
 describe('shared Redis connection', () => {
-  it('the connection slot opens one connection for its users and closes it with the last', () => {
+  it('the connection slot opens one connection for its users and closes it with the last', async () => {
     let opened = 0;
     const slot = new SharedRedisSlot(() => {
       opened++;
@@ -24,6 +24,10 @@ describe('shared Redis connection', () => {
     slot.release();
     slot.release(); // one too many: ignored
     assert.equal(opened, 1);
+    assert.equal(slot.current, null);
+    // QUIT, or a disconnect if it was not connected yet: either way the client ends.
+    if (a.client.status !== 'end') await new Promise((resolve) => a.client.once('end', resolve));
+    assert.equal(a.client.status, 'end');
   });
 
   it('never logs a Redis password', () => {

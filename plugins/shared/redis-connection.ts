@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { Closable } from '../../runtime/src/plugins/builtin-plugin.ts';
+import { RefCountedSlot } from './ref-counted-slot.ts';
 
 /** What a connection is for: its name on the server (`CLIENT LIST`) and how log lines call it. */
 export interface RedisRole {
@@ -54,52 +54,32 @@ export class SharedRedis {
     });
   }
 
-  /** QUIT when connected (the server sees a clean goodbye); otherwise stop reconnecting at once. */
-  close(): void {
+  /**
+   * QUIT when connected (the server sees a clean goodbye; bounded by the command timeout);
+   * otherwise stop reconnecting at once. Resolves when the connection is done with.
+   */
+  async close(): Promise<void> {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
-    if (this.client.status === 'ready') this.client.quit().catch(() => this.client.disconnect());
-    else this.client.disconnect();
+    if (this.client.status !== 'ready') {
+      this.client.disconnect();
+      return;
+    }
+    try {
+      await this.client.quit();
+    } catch {
+      this.client.disconnect();
+    }
   }
 }
 
 /**
- * The connection for one set of Redis settings, reference-counted by the instances using it. A
- * reload builds the new table (acquire) before the old one is retired (release): unchanged
- * settings keep the connection; changed settings (another URL, another `redisTimeout`) open a new
- * one, and the old one is closed when the last table using it retires, instead of reconnecting
- * forever to a Redis nobody uses any more.
+ * The connection for one set of Redis settings, reference-counted by the instances using it:
+ * changed settings (another URL, another `redisTimeout`) open a new connection, and the old one
+ * is closed when the last routing table using it retires, instead of reconnecting forever to a
+ * Redis nobody uses any more.
  */
-export class SharedRedisSlot implements Closable {
-  #connection: SharedRedis | null = null;
-  #users = 0;
-  readonly #open: () => SharedRedis;
-
-  constructor(open: () => SharedRedis) {
-    this.#open = open;
-  }
-
-  get users(): number {
-    return this.#users;
-  }
-
-  acquire(): SharedRedis {
-    this.#users++;
-    this.#connection ??= this.#open();
-    return this.#connection;
-  }
-
-  release(): void {
-    if (this.#users === 0) return;
-    this.#users--;
-    if (this.#users === 0) this.close();
-  }
-
-  close(): void {
-    this.#connection?.close();
-    this.#connection = null;
-  }
-}
+export class SharedRedisSlot extends RefCountedSlot<SharedRedis> {}
 
 /** The URL without its password, for logs. */
 export function redactedRedisUrl(url: string): string {
