@@ -17,7 +17,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import ivm from 'isolated-vm';
-import { applyHeaderOps, type HookOutput } from '@isogate/sdk/internal/hook-wire';
+import { applyHeaderOps, packHookCall, type HookOutput } from '@isogate/sdk/internal/hook-wire';
 import { createHookRuntime } from '@isogate/sdk/internal/hook-runtime';
 import { bundlePlugin } from '../runtime/src/isolate/bundle-plugin.ts';
 
@@ -38,25 +38,29 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const plugin = await bundlePlugin(path.join(import.meta.dirname, 'plugins/set-header.ts'));
 const runtimeScript = `globalThis.__isogateHost = (${createHookRuntime.toString()})();\n;void 0`;
 const pluginScript = `${plugin.code}\n;__isogateHost.register(__isogatePlugin); __isogateHost.configure('{}');\n;void 0`;
-const bareScript = `globalThis.__isogateHost = { call: () => '{}' };\n;void 0`;
+const bareScript = `globalThis.__isogateHost = { call: () => '{}', callPacked: () => '{}' };\n;void 0`;
 
 type Call = ivm.Reference<(hook: string, input: string, requestHeaders: string) => string>;
+type PackedCall = ivm.Reference<(packed: string) => string>;
 
-/** A context running the hook runtime with the bench plugin (or the bare stand-in); its `call`. */
-function member(isolate: ivm.Isolate, bare: boolean): { context: ivm.Context; call: Call } {
+/**
+ * A context running the hook runtime with the bench plugin (or the bare stand-in): its `call`
+ * (for a driver in the same isolate) and `callPacked` (what the gateway's host crosses into).
+ */
+function member(isolate: ivm.Isolate, bare: boolean): { context: ivm.Context; call: Call; packed: PackedCall } {
   const context = isolate.createContextSync();
   context.evalSync(bare ? bareScript : runtimeScript);
   if (!bare) context.evalSync(pluginScript);
   const host = context.global.getSync('__isogateHost', { reference: true }) as ivm.Reference<Record<string, unknown>>;
-  return { context, call: host.getSync('call', { reference: true }) as Call };
+  return { context, call: host.getSync('call', { reference: true }) as Call, packed: host.getSync('callPacked', { reference: true }) as PackedCall };
 }
 
 /** The gateway's way: one crossing per hook, the headers encoded for each, each answer applied. */
-function perHook(calls: Call[]): () => Record<string, string | string[]> {
+function perHook(calls: PackedCall[]): () => Record<string, string | string[]> {
   return () => {
     let reqHeaders: Record<string, string | string[]> = { ...headers };
     for (const call of calls) {
-      const out = JSON.parse(call.applySync(undefined, ['onRequest', message, JSON.stringify(reqHeaders)])) as HookOutput;
+      const out = JSON.parse(call.applySync(undefined, [packHookCall('onRequest', message, JSON.stringify(reqHeaders))])) as HookOutput;
       if (out.h) reqHeaders = applyHeaderOps(reqHeaders, out.h, invalid);
     }
     return reqHeaders;
@@ -70,7 +74,13 @@ function perHook(calls: Call[]): () => Record<string, string | string[]> {
 function batched(isolate: ivm.Isolate, members: { call: Call }[]): () => Record<string, string | string[]> {
   const driver = isolate.createContextSync();
   driver.evalSync(`globalThis.members = [];
-globalThis.drive = (hook, input, headerJson) => {
+globalThis.drive = (packed) => {
+  // The same one-string framing the gateway's host uses (packHookCall).
+  const a = packed.indexOf('\\u0000'), b = packed.indexOf('\\u0000', a + 1), c = packed.indexOf('\\u0000', b + 1);
+  const hook = packed.slice(0, a) === 'onRequest' ? 'onRequest' : packed.slice(0, a);
+  const inputEnd = c + 1 + Number(packed.slice(a + 1, b));
+  const input = packed.slice(c + 1, inputEnd);
+  const headerJson = packed.slice(inputEnd, inputEnd + Number(packed.slice(b + 1, c)));
   const outs = [];
   let json = headerJson;
   let headers = null;
@@ -92,10 +102,10 @@ globalThis.drive = (hook, input, headerJson) => {
 void 0`);
   const add = driver.global.getSync('members', { reference: true }) as ivm.Reference<unknown[]>;
   members.forEach((m, i) => add.setSync(i, m.call.derefInto()));
-  const drive = driver.global.getSync('drive', { reference: true }) as Call;
+  const drive = driver.global.getSync('drive', { reference: true }) as PackedCall;
   return () => {
     let reqHeaders: Record<string, string | string[]> = { ...headers };
-    const outs = JSON.parse(drive.applySync(undefined, ['onRequest', message, JSON.stringify(reqHeaders)])) as HookOutput[];
+    const outs = JSON.parse(drive.applySync(undefined, [packHookCall('onRequest', message, JSON.stringify(reqHeaders))])) as HookOutput[];
     for (const out of outs) if (out.h) reqHeaders = applyHeaderOps(reqHeaders, out.h, invalid);
     return reqHeaders;
   };
@@ -116,12 +126,12 @@ const isolate = (mb: number) => {
 };
 const variants: Record<string, () => unknown> = {};
 for (const n of SIZES) {
-  variants[`separate-${n}`] = perHook(Array.from({ length: n }, () => member(isolate(64), false).call));
+  variants[`separate-${n}`] = perHook(Array.from({ length: n }, () => member(isolate(64), false).packed));
   const shared = isolate(64 * n);
   const members = Array.from({ length: n }, () => member(shared, false));
-  variants[`contexts-${n}`] = perHook(members.map((m) => m.call));
+  variants[`contexts-${n}`] = perHook(members.map((m) => m.packed));
   variants[`batched-${n}`] = batched(shared, members);
-  variants[`bare-separate-${n}`] = perHook(Array.from({ length: n }, () => member(isolate(16), true).call));
+  variants[`bare-separate-${n}`] = perHook(Array.from({ length: n }, () => member(isolate(16), true).packed));
   const bareShared = isolate(16);
   variants[`bare-batched-${n}`] = batched(bareShared, Array.from({ length: n }, () => member(bareShared, true)));
 }
