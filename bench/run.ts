@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { GcProbe, gcDelta } from './gc-stats.ts';
+import { coreSpeedSpread, probeCoreSpeed } from './core-speed.ts';
 import { cpuDelta, foreignCoreLoad, sampleCore, sampleProcessTreeCpu } from './proc-cpu.ts';
 import {
   RATIO_HEADER,
@@ -374,6 +375,8 @@ async function main(): Promise<void> {
     // so machine busy time minus our own tree's CPU is what other processes (and steal) took.
     // GC snapshots bracket the CPU samples: the signal and the file write happen outside them.
     const gcBefore = r.gc ? await r.gc.snapshot() : null;
+    // Before the rep, not during it: the probe would take CPU from the target.
+    const coreProbeMs = probeCoreSpeed(process.execPath, proxyCpu);
     const machineBefore = sampleCore(null);
     const selfBefore = sampleProcessTreeCpu(process.pid);
     const before = sampleProcessTreeCpu(r.measuredPid);
@@ -390,7 +393,7 @@ async function main(): Promise<void> {
     const selfAfter = sampleProcessTreeCpu(process.pid);
     const foreign = foreignCoreLoad(machineBefore, sampleCore(null), cpuDelta(selfBefore, selfAfter).cpuSeconds);
     const gc = r.gc && gcBefore ? gcDelta(gcBefore, await r.gc.snapshot()) : null;
-    return { result, cpu: cpuDelta(before, after), foreign, gc: gc && gc.processes > 0 ? gc : null };
+    return { result, cpu: cpuDelta(before, after), foreign, gc: gc && gc.processes > 0 ? gc : null, coreProbeMs };
   };
 
   const alive = (r: Running): boolean => r.row.status === 'measured' && (r.managed === null || r.managed.exitInfo === null);
@@ -419,7 +422,7 @@ async function main(): Promise<void> {
     for (const r of running) {
       if (!alive(r)) continue;
       try {
-        const { result, cpu, foreign, gc } = await measure(r, settings.durationSec);
+        const { result, cpu, foreign, gc, coreProbeMs } = await measure(r, settings.durationSec);
         const repResult: RepResult = {
           rep,
           requestsPerSec: result.requestsPerSec,
@@ -435,6 +438,7 @@ async function main(): Promise<void> {
           otherLoad: foreign.other,
           steal: foreign.steal,
           gc: gc ? { totalMs: gc.totalMs, count: gc.count, maxMs: gc.maxMs } : null,
+          coreProbeMs,
         };
         r.row.reps.push(repResult);
         log(
@@ -497,6 +501,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${g.verdict}  ${g.goal.label}: ${g.measured}${g.reason ? ` — ${g.reason}` : ''}\n`);
   }
   if (chains) process.stdout.write(`\n${chainLines(chains).join('\n')}\n`);
+  for (const line of disturbance(rows, summaries)) if (line) process.stdout.write(`\n${line}\n`);
 
   if (settings.writeReport) {
     const file = join(REPO_ROOT, 'BENCHMARKS.md');
@@ -541,15 +546,33 @@ function gitCommit(): string {
   return dirty ? `${head} (uncommitted changes)` : head;
 }
 
-/** A line at the top when other processes or the hypervisor took CPU during the run. */
-function disturbance(summaries: Map<string, Summary>): string[] {
+/** How much slower the proxy core may run at its slowest than at its fastest before a run says so. */
+const CORE_SPREAD_LIMIT = 1.2;
+
+/**
+ * Lines at the top when the run was disturbed: other processes or the hypervisor took CPU, or the
+ * proxy core itself ran slower at times (the core probe's spread), which /proc cannot show.
+ */
+function disturbance(rows: Row[], summaries: Map<string, Summary>): string[] {
+  const lines: string[] = [];
   const worst = Math.max(0, ...[...summaries.values()].map((s) => s.worstOtherLoad));
-  if (worst <= DISTURBED_LOAD) return [];
-  return [
-    `**Disturbed run:** processes the bench did not start (or steal) took up to ${worst.toFixed(2)} cores during a repetition ` +
-      '(per-repetition figures below). Compare ratios within this run only, and rerun on a quiet machine before quoting absolute numbers.',
-    '',
-  ];
+  if (worst > DISTURBED_LOAD) {
+    lines.push(
+      `**Disturbed run:** processes the bench did not start (or steal) took up to ${worst.toFixed(2)} cores during a repetition ` +
+        '(per-repetition figures below). Compare ratios within this run only, and rerun on a quiet machine before quoting absolute numbers.',
+      '',
+    );
+  }
+  const spread = coreSpeedSpread(rows.flatMap((r) => r.reps.map((rep) => rep.coreProbeMs)));
+  if (spread !== null && spread.ratio > CORE_SPREAD_LIMIT) {
+    lines.push(
+      `**The proxy core's speed varied:** the fixed loop of \`bench/core-speed.ts\` took ${spread.fastestMs.toFixed(1)}–${spread.slowestMs.toFixed(1)} ms ` +
+        `of CPU before the repetitions (the slowest ${spread.ratio.toFixed(2)}× the fastest), so rows measured at different moments ` +
+        'ran on a core of different speed. Ratios between rows move by as much; see "core probe ms" per repetition, and rerun.',
+      '',
+    );
+  }
+  return lines;
 }
 
 function renderMarkdown(machine: Machine, rows: Row[], summaries: Map<string, Summary>, goals: GoalResult[], pinnedRun: boolean): string {
@@ -564,7 +587,7 @@ function renderMarkdown(machine: Machine, rows: Row[], summaries: Map<string, Su
     `Run: ${machine.date}, commit ${machine.commit}.` +
       (flags.quick ? ' **Quick smoke run (`--quick`): too short to compare, do not quote these numbers.**' : ''),
     '',
-    ...disturbance(summaries),
+    ...disturbance(rows, summaries),
     ...(process.env['BENCH_NOTE'] ? [`**Note from whoever ran it:** ${process.env['BENCH_NOTE']}`, ''] : []),
     '## Machine',
     '',
@@ -616,7 +639,9 @@ function renderMarkdown(machine: Machine, rows: Row[], summaries: Map<string, Su
       'measured repetition is marked INVALID.',
     '- **Noise.** Per repetition, "target core use" is the target\'s CPU ÷ wall time (≈ 100 % when the proxy is the ' +
       'bottleneck), and "other procs + steal" is the machine\'s busy time (`/proc/stat`) minus the CPU of everything the ' +
-      'bench started, in cores: anything above ~0.05 means other processes or the hypervisor disturbed that repetition.',
+      'bench started, in cores: anything above ~0.05 means other processes or the hypervisor disturbed that repetition. ' +
+      '"core probe ms" is the CPU time a fixed integer loop (`bench/core-speed.ts`) took on the proxy core just before the ' +
+      'repetition: a host that slows the core shows neither steal nor other processes, but it shows there.',
     '- **Correctness gate.** Before measuring, `GET /` through each target must return 200 with the upstream\'s exact body.',
     '',
     '## Key ratios',
