@@ -3,9 +3,9 @@ import { describe, it } from 'node:test';
 import { coreSpeedSpread, probeCoreSpeed } from './core-speed.ts';
 
 describe('core speed probe', () => {
-  it('times the fixed loop in a child process (CPU ms, positive)', () => {
-    const ms = probeCoreSpeed(process.execPath, null);
-    assert.ok(ms !== null && ms > 0, `probe answered ${ms}`);
+  it('times its three fixed jobs in a child process (CPU ms, positive)', () => {
+    const probe = probeCoreSpeed(process.execPath, null);
+    assert.ok(probe !== null && probe.aluMs > 0 && probe.memoryMs > 0 && probe.wakeupMs > 0, `probe answered ${JSON.stringify(probe)}`);
   });
 
   it('answers null when the probe cannot run', () => {

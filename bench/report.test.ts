@@ -20,7 +20,7 @@ function rep(n: number, rps: number, p99: number, errors = 0, gc: RepResult['gc'
     otherLoad: 0,
     steal: 0,
     gc,
-    coreProbeMs: 40,
+    coreProbe: { aluMs: 40, memoryMs: 60, wakeupMs: 80 },
   };
 }
 

@@ -21,8 +21,8 @@ export interface RepResult {
   steal: number | null;
   /** GC pauses of the target's Node processes during the rep (bench/gc-observer.ts); null for non-Node targets */
   gc: { totalMs: number; count: number; maxMs: number } | null;
-  /** CPU ms of bench/core-speed.ts's fixed loop on the proxy core just before the rep; null when not probed */
-  coreProbeMs: number | null;
+  /** CPU ms of bench/core-speed.ts's fixed jobs (arithmetic, memory, wake-ups) on the proxy core just before the rep; null when not probed */
+  coreProbe: { aluMs: number; memoryMs: number; wakeupMs: number } | null;
 }
 
 export interface Row {
@@ -215,7 +215,7 @@ export const REP_HEADER = [
   'target core use',
   'GC pause ms (pauses, longest)',
   'other procs + steal (cores)',
-  'core probe ms',
+  'core probe ms (arithmetic / memory / wake-ups)',
 ];
 
 export function repCells(rows: Row[], reps: number): string[][] {
@@ -238,7 +238,7 @@ export function repCells(rows: Row[], reps: number): string[][] {
         pct(r.coreUtilization),
         r.gc === null ? '—' : `${r.gc.totalMs.toFixed(1)} (${fmtInt(r.gc.count)}, ${fmtMs(r.gc.maxMs)})`,
         r.otherLoad === null ? '—' : `${(r.otherLoad).toFixed(2)} + ${(r.steal ?? 0).toFixed(2)}`,
-        r.coreProbeMs === null ? '—' : r.coreProbeMs.toFixed(1),
+        r.coreProbe === null ? '—' : `${r.coreProbe.aluMs.toFixed(1)} / ${r.coreProbe.memoryMs.toFixed(1)} / ${r.coreProbe.wakeupMs.toFixed(1)}`,
       ]);
     }
   }

@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { GcProbe, gcDelta } from './gc-stats.ts';
-import { coreSpeedSpread, probeCoreSpeed } from './core-speed.ts';
+import { coreSpeedSpread, probeCoreSpeed, type CoreProbe } from './core-speed.ts';
 import { cpuDelta, foreignCoreLoad, sampleCore, sampleProcessTreeCpu } from './proc-cpu.ts';
 import {
   RATIO_HEADER,
@@ -376,7 +376,7 @@ async function main(): Promise<void> {
     // GC snapshots bracket the CPU samples: the signal and the file write happen outside them.
     const gcBefore = r.gc ? await r.gc.snapshot() : null;
     // Before the rep, not during it: the probe would take CPU from the target.
-    const coreProbeMs = probeCoreSpeed(process.execPath, proxyCpu);
+    const coreProbe = probeCoreSpeed(process.execPath, proxyCpu, loadCpu);
     const machineBefore = sampleCore(null);
     const selfBefore = sampleProcessTreeCpu(process.pid);
     const before = sampleProcessTreeCpu(r.measuredPid);
@@ -393,7 +393,7 @@ async function main(): Promise<void> {
     const selfAfter = sampleProcessTreeCpu(process.pid);
     const foreign = foreignCoreLoad(machineBefore, sampleCore(null), cpuDelta(selfBefore, selfAfter).cpuSeconds);
     const gc = r.gc && gcBefore ? gcDelta(gcBefore, await r.gc.snapshot()) : null;
-    return { result, cpu: cpuDelta(before, after), foreign, gc: gc && gc.processes > 0 ? gc : null, coreProbeMs };
+    return { result, cpu: cpuDelta(before, after), foreign, gc: gc && gc.processes > 0 ? gc : null, coreProbe };
   };
 
   const alive = (r: Running): boolean => r.row.status === 'measured' && (r.managed === null || r.managed.exitInfo === null);
@@ -422,7 +422,7 @@ async function main(): Promise<void> {
     for (const r of running) {
       if (!alive(r)) continue;
       try {
-        const { result, cpu, foreign, gc, coreProbeMs } = await measure(r, settings.durationSec);
+        const { result, cpu, foreign, gc, coreProbe } = await measure(r, settings.durationSec);
         const repResult: RepResult = {
           rep,
           requestsPerSec: result.requestsPerSec,
@@ -438,7 +438,7 @@ async function main(): Promise<void> {
           otherLoad: foreign.other,
           steal: foreign.steal,
           gc: gc ? { totalMs: gc.totalMs, count: gc.count, maxMs: gc.maxMs } : null,
-          coreProbeMs,
+          coreProbe,
         };
         r.row.reps.push(repResult);
         log(
@@ -563,12 +563,18 @@ function disturbance(rows: Row[], summaries: Map<string, Summary>): string[] {
       '',
     );
   }
-  const spread = coreSpeedSpread(rows.flatMap((r) => r.reps.map((rep) => rep.coreProbeMs)));
-  if (spread !== null && spread.ratio > CORE_SPREAD_LIMIT) {
+  const jobs = [
+    ['arithmetic', (p: CoreProbe) => p.aluMs],
+    ['memory', (p: CoreProbe) => p.memoryMs],
+    ['wake-ups', (p: CoreProbe) => p.wakeupMs],
+  ] as const;
+  for (const [job, pick] of jobs) {
+    const spread = coreSpeedSpread(rows.flatMap((r) => r.reps.map((rep) => (rep.coreProbe ? pick(rep.coreProbe) : null))));
+    if (spread === null || spread.ratio <= CORE_SPREAD_LIMIT) continue;
     lines.push(
-      `**The proxy core's speed varied:** the fixed loop of \`bench/core-speed.ts\` took ${spread.fastestMs.toFixed(1)}–${spread.slowestMs.toFixed(1)} ms ` +
+      `**The proxy core's speed varied (${job}):** that job of \`bench/core-speed.ts\` took ${spread.fastestMs.toFixed(1)}–${spread.slowestMs.toFixed(1)} ms ` +
         `of CPU before the repetitions (the slowest ${spread.ratio.toFixed(2)}× the fastest), so rows measured at different moments ` +
-        'ran on a core of different speed. Ratios between rows move by as much; see "core probe ms" per repetition, and rerun.',
+        'ran on a slower or faster machine. Ratios between rows move by as much; see "core probe ms" per repetition, and rerun.',
       '',
     );
   }
@@ -640,8 +646,9 @@ function renderMarkdown(machine: Machine, rows: Row[], summaries: Map<string, Su
     '- **Noise.** Per repetition, "target core use" is the target\'s CPU ÷ wall time (≈ 100 % when the proxy is the ' +
       'bottleneck), and "other procs + steal" is the machine\'s busy time (`/proc/stat`) minus the CPU of everything the ' +
       'bench started, in cores: anything above ~0.05 means other processes or the hypervisor disturbed that repetition. ' +
-      '"core probe ms" is the CPU time a fixed integer loop (`bench/core-speed.ts`) took on the proxy core just before the ' +
-      'repetition: a host that slows the core shows neither steal nor other processes, but it shows there.',
+      '"core probe ms" is the CPU time three fixed jobs (`bench/core-speed.ts`: integer arithmetic, dependent reads ' +
+      'through 32 MiB, 2,000 one-byte round trips with a process on the load core) took on the proxy core just before the ' +
+      'repetition: a host that slows the core, its memory or its wake-ups shows neither steal nor other processes, but it shows there.',
     '- **Correctness gate.** Before measuring, `GET /` through each target must return 200 with the upstream\'s exact body.',
     '',
     '## Key ratios',
