@@ -542,7 +542,8 @@ function addBottleneckNotes(rows: Row[], summaries: Map<string, Summary>): void 
 function gitCommit(): string {
   const head = commandOutput('git', ['-C', REPO_ROOT, 'rev-parse', '--short', 'HEAD']);
   if (head === null || head.includes('fatal')) return 'unknown';
-  const dirty = commandOutput('git', ['-C', REPO_ROOT, 'status', '--porcelain']);
+  // BENCHMARKS.md itself is what a previous run left: not a change to the code measured.
+  const dirty = commandOutput('git', ['-C', REPO_ROOT, 'status', '--porcelain', '--', '.', ':!BENCHMARKS.md']);
   return dirty ? `${head} (uncommitted changes)` : head;
 }
 
