@@ -1,5 +1,6 @@
 // Summaries (medians, comparisons with the floor, goals) and the text / Markdown renderings.
 import type { Goal } from './targets.ts';
+import type { CoreProbe } from './core-speed.ts';
 
 export interface RepResult {
   rep: number;
@@ -22,7 +23,7 @@ export interface RepResult {
   /** GC pauses of the target's Node processes during the rep (bench/gc-observer.ts); null for non-Node targets */
   gc: { totalMs: number; count: number; maxMs: number } | null;
   /** CPU ms of bench/core-speed.ts's fixed jobs (arithmetic, memory, wake-ups) on the proxy core just before the rep; null when not probed */
-  coreProbe: { aluMs: number; memoryMs: number; wakeupMs: number } | null;
+  coreProbe: CoreProbe | null;
 }
 
 export interface Row {

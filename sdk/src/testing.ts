@@ -43,6 +43,7 @@ import {
   requestMessage,
   responseFragment,
   type HookOutput,
+  type HookRequestFields,
 } from './internal/hook-wire.ts';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -428,16 +429,9 @@ function jsonCopy<T>(value: T): T {
   return value === undefined ? value : (JSON.parse(JSON.stringify(value)) as T);
 }
 
-interface PreparedRequest {
-  method: string;
-  path: string;
-  query: string;
+/** A request as the harness holds it: what the hook message carries (requestMessage), and its headers. */
+interface PreparedRequest extends HookRequestFields {
   headers: TestHeaderMap;
-  params: Record<string, string>;
-  clientIp: string;
-  routeName: string;
-  state: Record<string, unknown>;
-  claims: Record<string, unknown> | null;
 }
 
 function prepare(init: TestRequestInit): PreparedRequest {

@@ -102,9 +102,9 @@ export function createProxyHandler(route: ResolvedRoute, upstreams: UpstreamSet,
    */
   async function shapeAnswer(res: GatewayResponse, shape: Shape): Promise<GatewayResponse> {
     if (res.status < 200 || res.status > 299 || !isJsonContentType(res.headers['content-type'])) return res;
-    // The proxy's own answer is an UpstreamBody, collected without a stream; a Readable when a middleware put one there.
+    // The upstream's answer, straight from forward(): collected without a stream.
     const body = res.body;
-    if (!(body instanceof UpstreamBody || body instanceof Readable)) return res;
+    if (!(body instanceof UpstreamBody)) return res;
     let shaped: ShapeResult;
     try {
       shaped = shape(await readJsonAnswer(res.headers, body, maxShapedBytes));

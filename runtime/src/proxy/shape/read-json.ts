@@ -1,7 +1,4 @@
-import type { Readable } from 'node:stream';
-import { discardBody } from '../../chain/discard-body.ts';
-import { BodyTooLargeError, readBounded } from '../../isolate/buffer-body.ts';
-import { UpstreamBody } from '../upstream-body.ts';
+import type { UpstreamBody } from '../upstream-body.ts';
 
 /** Why an upstream answer could not be used as JSON; `code` is the catalogue error it becomes. */
 export class UnusableAnswer extends Error {
@@ -25,26 +22,26 @@ export function isJsonContentType(contentType: string | string[] | undefined): b
 
 /**
  * Read an upstream answer as JSON, never holding more than `maxBytes`: refused before reading when
- * Content-Length says it is larger, or as soon as the stream passes it. Only identity-encoded
- * bodies: the gateway asks shaped upstreams for `Accept-Encoding: identity`. An UpstreamBody (the
- * proxy's own calls) is collected without a stream; a Readable (a cached or plugin-made body) is read.
+ * Content-Length says it is larger, or as soon as the body passes it. Only identity-encoded
+ * bodies: the gateway asks shaped upstreams for `Accept-Encoding: identity`. The body is the
+ * proxy's own call's (shaping and aggregation read what the upstream sent), collected without a stream.
  */
-export async function readJsonAnswer(headers: Record<string, string | string[] | undefined>, body: Readable | UpstreamBody, maxBytes: number): Promise<unknown> {
+export async function readJsonAnswer(headers: Record<string, string | string[] | undefined>, body: UpstreamBody, maxBytes: number): Promise<unknown> {
   if (!isJsonContentType(headers['content-type'])) {
-    discardBody(body);
+    body.discard();
     throw new UnusableAnswer('UPSTREAM_BAD_RESPONSE', `not JSON (content-type ${single(headers['content-type']) || 'missing'})`);
   }
   const encoding = single(headers['content-encoding']).trim().toLowerCase();
   if (encoding !== '' && encoding !== 'identity') {
-    discardBody(body);
+    body.discard();
     throw new UnusableAnswer('UPSTREAM_BAD_RESPONSE', `encoded with ${encoding}`);
   }
   const declared = Number(single(headers['content-length']) || NaN);
   if (declared > maxBytes) {
-    discardBody(body);
+    body.discard();
     throw new UnusableAnswer('UPSTREAM_RESPONSE_TOO_LARGE', `${declared} bytes, more than ${maxBytes}`);
   }
-  const bytes = await readAtMost(body, maxBytes);
+  const bytes = await body.collect(maxBytes);
   if (bytes === null) throw new UnusableAnswer('UPSTREAM_RESPONSE_TOO_LARGE', `more than ${maxBytes} bytes`);
   try {
     return JSON.parse(bytes.toString('utf8')) as unknown;
@@ -53,14 +50,3 @@ export async function readJsonAnswer(headers: Record<string, string | string[] |
   }
 }
 
-/** The body in memory, or null once it passed `maxBytes` (the rest is discarded). */
-async function readAtMost(body: Readable | UpstreamBody, maxBytes: number): Promise<Buffer | null> {
-  if (body instanceof UpstreamBody) return body.collect(maxBytes);
-  try {
-    return await readBounded(body, maxBytes);
-  } catch (err) {
-    discardBody(body);
-    if (err instanceof BodyTooLargeError) return null;
-    throw err;
-  }
-}
