@@ -75,6 +75,10 @@ const LOOP = `globalThis.__watch = (sab, isolates, H, S, TICK, clockSab) => {
       if (id !== last[i]) { last[i] = id; since[i] = now; base[i] = NaN; continue; }
       const limit = Atomics.load(s, at + 1);
       if (limit === 0 || !spent(i, limit, now - since[i])) continue;
+      // The call may have ended while its time was judged (reading the clock waits): stop only
+      // the call still running. The window left between this check and the stop is the host's to
+      // handle (an isolate disposed between calls, plugin-host.ts).
+      if (Atomics.load(s, at) !== id) continue;
       Atomics.store(s, at + 2, id);
       since[i] = Infinity;
       base[i] = Infinity;
@@ -172,6 +176,11 @@ export class HookWatchdog {
   /** Whether calls entering now are covered by the watchdog (exposed for tests). */
   get covering(): boolean {
     return this.#covering;
+  }
+
+  /** Isolates watched right now (exposed for tests): each holds a slot, and while any does the loop keeps the process alive. */
+  get watching(): number {
+    return this.#active;
   }
 
   /** What limits are measured in right now (exposed for tests): the hook thread's CPU time, or wall time. */

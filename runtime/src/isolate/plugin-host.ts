@@ -204,7 +204,9 @@ export class PluginHost {
   }
 
   #ready(): Promise<Loaded> {
-    if (this.#loaded && !this.#loaded.isolate.isDisposed) return Promise.resolve(this.#loaded);
+    const current = this.#loaded;
+    if (current && !current.isolate.isDisposed) return Promise.resolve(current);
+    if (current) this.#lostBetweenCalls(current);
     if (this.#disposed) return Promise.reject(new PluginFailure(this.manifest.name, 'throw', 'plugin was unloaded'));
     if (this.#promoteSpare()) return Promise.resolve(this.#loaded!);
     this.#loading ??= this.#replace().finally(() => (this.#loading = null));
@@ -225,9 +227,30 @@ export class PluginHost {
       release(loaded);
       throw new PluginFailure(this.manifest.name, 'throw', 'plugin was unloaded');
     }
+    const current = this.#loaded;
+    if (current && !current.isolate.isDisposed) {
+      // A spare was promoted while this one was built: keep the current isolate (an async hook
+      // may be running on it) and this one as the spare.
+      if (this.#spare === null) this.#spare = loaded;
+      else release(loaded);
+      return current;
+    }
+    if (current) this.#lostBetweenCalls(current);
     this.#loaded = loaded;
     this.#prepareSpare();
     return loaded;
+  }
+
+  /**
+   * The current isolate was disposed while no call of ours was in it (the watchdog's stop landing
+   * just after a call ended; isolated-vm's own memory kill). Release it before anything replaces
+   * it: an isolate dropped unreleased keeps its watchdog slot, and with it the watchdog's loop and
+   * the whole process, alive.
+   */
+  #lostBetweenCalls(current: Loaded): void {
+    this.#loaded = null;
+    release(current);
+    if (!this.#disposed) this.#logger.warn({ plugin: this.instanceName }, 'plugin isolate was lost between calls; the next call runs on a fresh one');
   }
 
   /** Make the spare current, synchronously, and start building the next spare. False when there is none. */
@@ -239,6 +262,7 @@ export class PluginHost {
       release(spare);
       return false;
     }
+    if (this.#loaded) this.#lostBetweenCalls(this.#loaded);
     this.#loaded = spare;
     this.#prepareSpare();
     return true;
@@ -310,10 +334,13 @@ export class PluginHost {
     try {
       result = (callId !== 0 ? loaded.call.applySync(undefined, args) : loaded.call.applySync(undefined, args, { timeout: this.limits.cpuMs })) as string;
     } catch (err) {
-      throw this.#classify(err, loaded, callId);
-    } finally {
+      // Leave first: the watchdog charges the hook thread's CPU time until leave(), and
+      // classifying a throw can parse the plugin's source map (tens of ms for a bundle with zod),
+      // which once got a plugin's isolate stopped after its hook had already returned.
       if (callId !== 0) watched!.leave();
+      throw this.#classify(err, loaded, callId);
     }
+    if (callId !== 0) watched!.leave();
     if (result.charCodeAt(0) !== 0) return result;
     return this.#settle(loaded, hook, Number(result.slice(1)));
   }
