@@ -1,14 +1,15 @@
-import { createRequire, SourceMap } from 'node:module';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 import { explainUnresolved } from './node-builtins.ts';
+import { findOriginalPosition, type SourceMapFields } from './source-map-position.ts';
 
 export interface PluginBundle {
   readonly code: string;
   /**
-   * esbuild's source map of `code` (JSON text), parsed only when a plugin error needs a location:
-   * a parsed map is many small objects per bundle, and bundles are rebuilt on every reload.
+   * esbuild's source map of `code` (JSON text, without the sources' text), read only when a
+   * plugin error needs a location: bundles are rebuilt on every reload.
    */
   readonly sourceMap: string | null;
   /** Absolute paths of the plugin's own source files (what a watcher watches). */
@@ -65,6 +66,8 @@ export async function bundlePlugin(entry: string): Promise<PluginBundle> {
       logLevel: 'silent',
       legalComments: 'none',
       sourcemap: 'external',
+      // Only positions are looked up: the sources' text would more than double the map (zod's).
+      sourcesContent: false,
       // Never written (write: false); names the source map output.
       outfile: `${entry}.isogate-bundle.js`,
     });
@@ -84,7 +87,7 @@ export async function bundlePlugin(entry: string): Promise<PluginBundle> {
   return { code: `${js.text}\n;void 0`, sourceMap: map ? map.text : null, files, entry };
 }
 
-const parsedMaps = new WeakMap<PluginBundle, SourceMap>();
+const parsedMaps = new WeakMap<PluginBundle, SourceMapFields>();
 
 /**
  * The plugin's own `file:line:column` for the first bundle frame of an isolate stack, or null.
@@ -111,9 +114,12 @@ export function pluginLocation(bundle: PluginBundle, stack: string | undefined):
 export function bundleLocation(bundle: PluginBundle, line: number, column: number): string | null {
   if (!bundle.sourceMap) return null;
   let map = parsedMaps.get(bundle);
-  if (!map) parsedMaps.set(bundle, (map = new SourceMap(JSON.parse(bundle.sourceMap))));
-  const entry = map.findEntry(line - 1, column - 1);
-  if (!('originalSource' in entry) || !entry.originalSource) return null;
-  const source = entry.originalSource.startsWith('file://') ? fileURLToPath(entry.originalSource) : path.resolve(path.dirname(bundle.entry), entry.originalSource);
-  return `${source}:${entry.originalLine + 1}:${entry.originalColumn + 1}`;
+  if (!map) {
+    const { mappings, sources } = JSON.parse(bundle.sourceMap) as SourceMapFields;
+    parsedMaps.set(bundle, (map = { mappings, sources }));
+  }
+  const found = findOriginalPosition(map, line - 1, column - 1);
+  if (!found) return null;
+  const source = found.source.startsWith('file://') ? fileURLToPath(found.source) : path.resolve(path.dirname(bundle.entry), found.source);
+  return `${source}:${found.line + 1}:${found.column + 1}`;
 }
