@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 import { explainUnresolved } from './node-builtins.ts';
-import { findOriginalPosition, type SourceMapFields } from './source-map-position.ts';
+import { SourceMapLookup, type SourceMapFields } from './source-map-position.ts';
 
 export interface PluginBundle {
   readonly code: string;
@@ -87,7 +87,7 @@ export async function bundlePlugin(entry: string): Promise<PluginBundle> {
   return { code: `${js.text}\n;void 0`, sourceMap: map ? map.text : null, files, entry };
 }
 
-const parsedMaps = new WeakMap<PluginBundle, SourceMapFields>();
+const lookups = new WeakMap<PluginBundle, SourceMapLookup>();
 
 /**
  * The plugin's own `file:line:column` for the first bundle frame of an isolate stack, or null.
@@ -113,12 +113,12 @@ export function pluginLocation(bundle: PluginBundle, stack: string | undefined):
  */
 export function bundleLocation(bundle: PluginBundle, line: number, column: number): string | null {
   if (!bundle.sourceMap) return null;
-  let map = parsedMaps.get(bundle);
-  if (!map) {
+  let lookup = lookups.get(bundle);
+  if (!lookup) {
     const { mappings, sources } = JSON.parse(bundle.sourceMap) as SourceMapFields;
-    parsedMaps.set(bundle, (map = { mappings, sources }));
+    lookups.set(bundle, (lookup = new SourceMapLookup({ mappings, sources })));
   }
-  const found = findOriginalPosition(map, line - 1, column - 1);
+  const found = lookup.find(line - 1, column - 1);
   if (!found) return null;
   const source = found.source.startsWith('file://') ? fileURLToPath(found.source) : path.resolve(path.dirname(bundle.entry), found.source);
   return `${source}:${found.line + 1}:${found.column + 1}`;

@@ -3,7 +3,7 @@ import { SourceMap } from 'node:module';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { bundlePlugin } from './bundle-plugin.ts';
-import { findOriginalPosition, type SourceMapFields } from './source-map-position.ts';
+import { findOriginalPosition, SourceMapLookup, type SourceMapFields } from './source-map-position.ts';
 
 const root = path.resolve(import.meta.dirname, '../../..');
 
@@ -54,5 +54,13 @@ describe('findOriginalPosition', () => {
 
   it('refuses mappings that are not base64 VLQ', () => {
     assert.throws(() => findOriginalPosition({ sources: ['a.ts'], mappings: 'AAAA,A!AA' }, 0, 9), /bad mappings at 6/);
+  });
+
+  it('SourceMapLookup scans once per position: a plugin throwing from one site on every request costs one scan', () => {
+    const lookup = new SourceMapLookup({ sources: ['a.ts', 'b.ts'], mappings: 'A,IAUK;;ECPL,sCAAoG' });
+    for (let i = 0; i < 3; i++) assert.deepEqual(lookup.find(2, 40), { source: 'b.ts', line: 3, column: 100 });
+    assert.equal(lookup.find(0, 0), null);
+    assert.equal(lookup.find(0, 0), null, 'no mapping is remembered too');
+    assert.equal(lookup.scans, 2);
   });
 });
