@@ -76,8 +76,10 @@ const LOOP = `globalThis.__watch = (sab, isolates, H, S, TICK, clockSab) => {
       const limit = Atomics.load(s, at + 1);
       if (limit === 0 || !spent(i, limit, now - since[i])) continue;
       // The call may have ended while its time was judged (reading the clock waits): stop only
-      // the call still running. The window left between this check and the stop is the host's to
-      // handle (an isolate disposed between calls, plugin-host.ts).
+      // the call still running. In the window left between this check and the stop, the call can
+      // still end (the host then finds its isolate disposed at the next call and replaces it,
+      // plugin-host.ts), or a next call can begin and be the one stopped (reported as a memory
+      // kill, as an isolate disposed under a call is): rare, and never a call left unguarded.
       if (Atomics.load(s, at) !== id) continue;
       Atomics.store(s, at + 2, id);
       since[i] = Infinity;

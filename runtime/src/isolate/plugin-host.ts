@@ -218,6 +218,10 @@ export class PluginHost {
     // A spare on its way is the replacement: waiting for it beats building a second isolate.
     if (this.#spareBuild) {
       await this.#spareBuild;
+      if (this.#disposed) throw new PluginFailure(this.manifest.name, 'throw', 'plugin was unloaded');
+      // A call that came in while the spare was being handed over may have promoted it already.
+      const current = this.#loaded;
+      if (current && !current.isolate.isDisposed) return current;
       if (this.#promoteSpare()) return this.#loaded!;
     }
     const loaded = await this.#load(false);
@@ -230,8 +234,8 @@ export class PluginHost {
     const current = this.#loaded;
     if (current && !current.isolate.isDisposed) {
       // A spare was promoted while this one was built: keep the current isolate (an async hook
-      // may be running on it) and this one as the spare.
-      if (this.#spare === null) this.#spare = loaded;
+      // may be running on it), and this one as the spare unless another is ready or on its way.
+      if (this.#spare === null && this.#spareBuild === null) this.#spare = loaded;
       else release(loaded);
       return current;
     }
@@ -242,15 +246,16 @@ export class PluginHost {
   }
 
   /**
-   * The current isolate was disposed while no call of ours was in it (the watchdog's stop landing
-   * just after a call ended; isolated-vm's own memory kill). Release it before anything replaces
-   * it: an isolate dropped unreleased keeps its watchdog slot, and with it the watchdog's loop and
-   * the whole process, alive.
+   * The current isolate was found disposed by a new call, before any failure of ours discarded it
+   * (the watchdog's stop landing just as a call ended; a memory kill in an async hook's
+   * continuation, before that hook's failure is handled). Release it before anything replaces it:
+   * an isolate dropped unreleased keeps its watchdog slot, and with it the watchdog's loop and the
+   * whole process, alive. Releasing is idempotent, so the failure handled later changes nothing.
    */
   #lostBetweenCalls(current: Loaded): void {
     this.#loaded = null;
     release(current);
-    if (!this.#disposed) this.#logger.warn({ plugin: this.instanceName }, 'plugin isolate was lost between calls; the next call runs on a fresh one');
+    if (!this.#disposed) this.#logger.warn({ plugin: this.instanceName }, 'plugin isolate found disposed by a new call; that call runs on a fresh one');
   }
 
   /** Make the spare current, synchronously, and start building the next spare. False when there is none. */
@@ -274,7 +279,8 @@ export class PluginHost {
     this.#spareBuild = this.#load(false).then(
       (loaded) => {
         this.#spareBuild = null;
-        if (this.#disposed) release(loaded);
+        // Never overwrite a spare: one dropped unreleased keeps its watchdog slot (and the process) alive.
+        if (this.#disposed || this.#spare !== null) release(loaded);
         else this.#spare = loaded;
       },
       (err: unknown) => {
@@ -335,8 +341,9 @@ export class PluginHost {
       result = (callId !== 0 ? loaded.call.applySync(undefined, args) : loaded.call.applySync(undefined, args, { timeout: this.limits.cpuMs })) as string;
     } catch (err) {
       // Leave first: the watchdog charges the hook thread's CPU time until leave(), and
-      // classifying a throw can parse the plugin's source map (tens of ms for a bundle with zod),
-      // which once got a plugin's isolate stopped after its hook had already returned.
+      // classifying a throw reads the plugin's source map (11-15 ms cold for a bundle with zod,
+      // ~100 ms before source-map-position.ts), which once got a plugin's isolate stopped after
+      // its hook had already returned.
       if (callId !== 0) watched!.leave();
       throw this.#classify(err, loaded, callId);
     }

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import ivm from 'isolated-vm';
 import { silentLogger } from '../logging/logger.ts';
-import { bundlePlugin } from './bundle-plugin.ts';
+import { bundlePlugin, type PluginBundle } from './bundle-plugin.ts';
 import { HookWatchdog } from './hook-watchdog.ts';
 import { PluginFailure, PluginHost } from './plugin-host.ts';
 
@@ -97,16 +97,57 @@ describe('plugin host: the warm spare', () => {
 });
 
 describe('plugin host: an isolate is neither lost nor leaked', () => {
-  // Hung test files (sdk/src/testing.test.ts, 2 runs in 8; most runs under load): a hook threw,
-  // and the host located the throw in the plugin's source (parsing a source map of 1.4 MB for a
-  // bundle with zod: ~100 ms of CPU here) before telling the watchdog the call had ended. The
-  // watchdog charged that time to the hook and disposed the isolate after it had returned; the
-  // next call promoted the spare over it without releasing it, and its watchdog slot kept the
-  // process alive for good. The plugin had also lost its state for a throw.
-  it('a hook that throws keeps its isolate and its state, however long the host takes to locate the throw', async () => {
-    const watchdog = HookWatchdog.shared();
+  const watchdog = HookWatchdog.shared();
+
+  /** Record the isolates the host hands the watchdog while `body` runs (in the order they are installed). */
+  async function capturingIsolates<T>(body: (isolates: ivm.Isolate[], installed: (n: number, then: () => void) => void) => Promise<T>): Promise<T> {
+    const isolates: ivm.Isolate[] = [];
+    const waiters = new Map<number, () => void>();
+    const original = watchdog.watch;
+    watchdog.watch = (isolate, limitMs, logger) =>
+      original.call(watchdog, isolate, limitMs, logger).then((watched) => {
+        isolates.push(isolate);
+        waiters.get(isolates.length)?.();
+        return watched;
+      });
+    try {
+      return await body(isolates, (n, then) => waiters.set(n, then));
+    } finally {
+      watchdog.watch = original;
+    }
+  }
+
+  /** Dispose the host once its spare is in (so the spare's release is counted too), and wait for every slot to be given back. */
+  async function disposeAndCheckReleased(host: PluginHost, watchedBefore: number): Promise<void> {
+    await until(() => host.spareReady, 'the spare');
+    host.dispose();
+    await until(() => watchdog.watching === watchedBefore, 'every isolate of the host to be released from the watchdog');
+  }
+
+  // Hung test files (sdk/src/testing.test.ts, 2 runs in 8; 11 in 16 under load): a hook threw, and
+  // the host located the throw in the plugin's source (then: decoding a 1.4 MB source map, ~100
+  // ms) before telling the watchdog the call had ended. The watchdog charged that time to the hook
+  // and disposed the isolate after it had returned; the next call promoted the spare over it
+  // without releasing it, and its watchdog slot kept the process alive for good. The plugin had
+  // also lost its state for a throw. Reading the source map is made slow here on purpose: the
+  // host's handling of a failure must never count against the hook, however long it takes.
+  it("a hook that throws keeps its isolate and its state, however long the host's handling of the throw takes", async () => {
     const watchedBefore = watchdog.watching;
-    const host = await PluginHost.create('throwing', await bundlePlugin(throwingPath), {}, { memoryMb: 64, cpuMs: 20, wallMs: 1_000 }, silentLogger());
+    const bundle = await bundlePlugin(throwingPath);
+    let slowRead = true;
+    const slowMap: PluginBundle = {
+      code: bundle.code,
+      files: bundle.files,
+      entry: bundle.entry,
+      get sourceMap() {
+        // Well past cpuMs and two watchdog ticks, on the hook thread, once.
+        const until = performance.now() + (slowRead ? 200 : 0);
+        slowRead = false;
+        while (performance.now() < until);
+        return bundle.sourceMap;
+      },
+    };
+    const host = await PluginHost.create('throwing', slowMap, {}, { memoryMb: 64, cpuMs: 50, wallMs: 1_000 }, silentLogger());
     try {
       const first = host.call('onRequest', message);
       assert.equal(typeof first, 'string');
@@ -115,13 +156,61 @@ describe('plugin host: an isolate is neither lost nor leaked', () => {
         () => host.call('onRequest', message, JSON.stringify({ 'x-mode': 'throw' })),
         (err: unknown) => err instanceof PluginFailure && err.kind === 'throw' && /throws-keeping-state\.ts:\d+:\d+$/.test(err.location ?? ''),
       );
+      assert.equal(slowRead, false, 'the throw was located through the slow read');
       const third = await host.call('onRequest', message);
       assert.equal(isolateOf(third), id, 'the isolate that threw answers the next call');
       assert.match(third, /"x-isolate-calls","3"/, 'with its state');
     } finally {
-      host.dispose();
+      await disposeAndCheckReleased(host, watchedBefore);
     }
-    // The spare (built after the first call) is released as it comes in, if it was still on its way.
-    await until(() => watchdog.watching === watchedBefore, 'every isolate of the host to be released from the watchdog');
+  });
+
+  it('an isolate found disposed by the next call is released before the spare takes over', async () => {
+    const watchedBefore = watchdog.watching;
+    await capturingIsolates(async (isolates) => {
+      const host = await PluginHost.create('probe', await bundlePlugin(probePath), {}, limits, silentLogger());
+      try {
+        const first = isolateOf(host.call('onRequest', message) as string);
+        await until(() => host.spareReady, 'the spare');
+        // As the watchdog's stop landing just as a call ended, or a memory kill between calls.
+        isolates[0]!.dispose();
+        const next = isolateOf(await host.call('onRequest', message));
+        assert.notEqual(next, first, 'the spare answered');
+      } finally {
+        await disposeAndCheckReleased(host, watchedBefore);
+      }
+    });
+  });
+
+  it('a call that promotes the spare while a replacement waits for it: no second isolate is built, none is leaked', async () => {
+    const watchedBefore = watchdog.watching;
+    await capturingIsolates(async (_isolates, installed) => {
+      const host = await PluginHost.create('probe', await bundlePlugin(probePath), {}, limits, silentLogger());
+      try {
+        let promoted: Promise<string> | string | undefined;
+        // The first spare (the 2nd isolate) is being installed: poll, one microtask at a time, for
+        // the moment it is ready and the replacement waiting for it has not yet run on.
+        installed(2, () => {
+          let polls = 0;
+          const poll = () => {
+            if (host.spareReady) promoted = host.call('onRequest', message);
+            else if (polls++ < 1_000) queueMicrotask(poll);
+          };
+          queueMicrotask(poll);
+        });
+        host.call('onRequest', message); // serving: the first spare is built
+        assert.throws(() => host.call('onRequest', message, looping), (err: unknown) => err instanceof PluginFailure && err.kind === 'timeout');
+        // No spare was ready at the failure: this call waits for the replacement.
+        const waiting = host.call('onRequest', message);
+        assert.ok(waiting instanceof Promise);
+        isolateOf(await waiting);
+        assert.ok(promoted !== undefined, 'a call came in while the spare was handed over');
+        isolateOf(await promoted);
+        await until(() => host.spareReady, 'the next spare');
+        assert.equal(host.isolatesBuilt, 2, 'the first spare and the next one: no replacement built beside them');
+      } finally {
+        await disposeAndCheckReleased(host, watchedBefore);
+      }
+    });
   });
 });

@@ -5,13 +5,15 @@
  * before the first lookup. For a plugin that bundles zod (444 KB of mappings) Node's took 88-107
  * ms here (trace-mapping 32-59 ms of CPU), on the gateway's main thread, the first time a plugin
  * version threw: every request in flight waited for it, and the watchdog once charged it to the
- * hook. The gateway looks up a handful of positions per plugin version (a throw's top frame), so
- * scanning the mappings for each new position with nothing allocated per segment, and remembering
- * the answer (SourceMapLookup), is cheaper: 11-15 ms for that map, cold (4 ms once warm), all
- * measured as wall time in a fresh process.
+ * hook. The gateway looks up a few positions per plugin version (a throw's top frame, each
+ * console call site), so scanning the mappings for each new position with nothing allocated per
+ * segment, and remembering the answer (SourceMapLookup), is cheaper: 11-15 ms for that map, cold
+ * (4 ms once warm), all measured as wall time in a fresh process.
  *
- * Same answer as `SourceMap.findEntry`: the last mapping at or before the position (it may be on
- * an earlier generated line); null when there is none, or it names no source.
+ * Same answer as `SourceMap.findEntry` for a map whose segments are in order within each line,
+ * as esbuild writes them (Node sorts them; this scan relies on the order): the last mapping at or
+ * before the position (it may be on an earlier generated line); null when there is none, or it
+ * names no source.
  */
 
 import { LRUCache } from 'lru-cache';
