@@ -118,13 +118,7 @@ export function bundleLocation(bundle: PluginBundle, line: number, column: numbe
     const { mappings, sources } = JSON.parse(bundle.sourceMap) as SourceMapFields;
     lookups.set(bundle, (lookup = new SourceMapLookup({ mappings, sources })));
   }
-  let found;
-  try {
-    found = lookup.find(line - 1, column - 1);
-  } catch {
-    // A map esbuild would not write: no location, rather than a failure of the failure's report.
-    return null;
-  }
+  const found = lookup.find(line - 1, column - 1);
   if (!found) return null;
   const source = found.source.startsWith('file://') ? fileURLToPath(found.source) : path.resolve(path.dirname(bundle.entry), found.source);
   return `${source}:${found.line + 1}:${found.column + 1}`;

@@ -220,8 +220,7 @@ export class PluginHost {
       await this.#spareBuild;
       if (this.#disposed) throw new PluginFailure(this.manifest.name, 'throw', 'plugin was unloaded');
       // A call that came in while the spare was being handed over may have promoted it already.
-      const current = this.#loaded;
-      if (current && !current.isolate.isDisposed) return current;
+      if (this.loaded) return this.#loaded!;
       if (this.#promoteSpare()) return this.#loaded!;
     }
     const loaded = await this.#load(false);
@@ -231,18 +230,25 @@ export class PluginHost {
       release(loaded);
       throw new PluginFailure(this.manifest.name, 'throw', 'plugin was unloaded');
     }
-    const current = this.#loaded;
-    if (current && !current.isolate.isDisposed) {
+    if (this.loaded) {
       // A spare was promoted while this one was built: keep the current isolate (an async hook
       // may be running on it), and this one as the spare unless another is ready or on its way.
       if (this.#spare === null && this.#spareBuild === null) this.#spare = loaded;
       else release(loaded);
-      return current;
+      return this.#loaded!;
     }
-    if (current) this.#lostBetweenCalls(current);
-    this.#loaded = loaded;
+    this.#makeCurrent(loaded);
     this.#prepareSpare();
     return loaded;
+  }
+
+  /**
+   * The one way an isolate becomes current after the first: the one it replaces (disposed, or
+   * the replacement would not be needed) is released, never dropped.
+   */
+  #makeCurrent(next: Loaded): void {
+    if (this.#loaded) this.#lostBetweenCalls(this.#loaded);
+    this.#loaded = next;
   }
 
   /**
@@ -267,8 +273,7 @@ export class PluginHost {
       release(spare);
       return false;
     }
-    if (this.#loaded) this.#lostBetweenCalls(this.#loaded);
-    this.#loaded = spare;
+    this.#makeCurrent(spare);
     this.#prepareSpare();
     return true;
   }

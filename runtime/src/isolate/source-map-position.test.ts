@@ -62,5 +62,6 @@ describe('findOriginalPosition', () => {
     assert.equal(lookup.find(0, 0), null);
     assert.equal(lookup.find(0, 0), null, 'no mapping is remembered too');
     assert.equal(lookup.scans, 2);
+    assert.equal(new SourceMapLookup({ sources: ['a.ts'], mappings: 'AAAA,A!AA' }).find(0, 9), null, 'an unreadable map gives no location');
   });
 });

@@ -52,7 +52,7 @@ export function findOriginalPosition(map: SourceMapFields, line: number, column:
   let fieldIndex = 0;
   let value = 0;
   let shift = 0;
-  // The best segment so far: -1 none, -2 one without a source.
+  // The source of the best segment so far: -1 none yet, or one without a source.
   let found = -1;
   let foundLine = 0;
   let foundColumn = 0;
@@ -81,11 +81,9 @@ export function findOriginalPosition(map: SourceMapFields, line: number, column:
     // The end of a segment (if one was read): is it still at or before the position?
     if (fieldIndex > 0) {
       if (genLine === line && genColumn > column) break;
-      if (fieldIndex >= 4) {
-        found = source;
-        foundLine = origLine;
-        foundColumn = origColumn;
-      } else found = -2;
+      found = fieldIndex >= 4 ? source : -1;
+      foundLine = origLine;
+      foundColumn = origColumn;
       fieldIndex = 0;
     }
     if (c === SEMICOLON) {
@@ -120,13 +118,22 @@ export class SourceMapLookup {
     return this.#scans;
   }
 
-  /** As {@link findOriginalPosition}. */
+  /**
+   * As {@link findOriginalPosition}, except that a map it cannot read (esbuild never writes one)
+   * answers null: a location is a detail of a failure's report, never a reason for it to fail.
+   */
   find(line: number, column: number): OriginalPosition | null {
     const key = `${line}:${column}`;
     let answer = this.#answers.get(key);
     if (!answer) {
       this.#scans++;
-      answer = { found: findOriginalPosition(this.#map, line, column) };
+      let found: OriginalPosition | null;
+      try {
+        found = findOriginalPosition(this.#map, line, column);
+      } catch {
+        found = null;
+      }
+      answer = { found };
       this.#answers.set(key, answer);
     }
     return answer.found;
