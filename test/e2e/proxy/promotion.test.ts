@@ -6,7 +6,8 @@
 // --no-opt). Built by a small function of its own (`reportSent`), the same callback does not.
 //
 // The gateway runs in a child with --no-opt --no-maglev so that the unoptimized code in which
-// the pile-up happens runs for the whole measurement instead of for an unknown part of it.
+// the pile-up happens runs for the whole measurement instead of for an unknown part of it, and
+// without allocation-site pretenuring, as `isogate start` runs it (start-gateway.ts says why).
 // What is measured is bytes, not time: a busy machine changes neither side much.
 import assert from 'node:assert/strict';
 import { fork, type ChildProcess } from 'node:child_process';
@@ -43,7 +44,7 @@ describe('request garbage under load, observed by metrics and logging', () => {
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
       res.end(body);
     });
-    const child = fork(FIXTURE, [upstream.url], { execArgv: ['--no-opt', '--no-maglev'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(FIXTURE, [upstream.url], { execArgv: ['--no-opt', '--no-maglev', '--no-allocation-site-pretenuring'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     children.push(child);
     const { url } = await nextMessage<{ url: string }>(child);
     const client = new Pool(url, { connections: CONCURRENCY });
