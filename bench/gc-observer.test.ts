@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -39,6 +40,30 @@ describe('gc-observer preload + GcProbe', () => {
       assert.ok(delta.majorCount >= 1, `the forced full GC was seen (got ${delta.majorCount})`);
       assert.ok(delta.count >= delta.majorCount);
       assert.ok(delta.totalMs > 0 && longest > 0 && longest <= delta.totalMs);
+    } finally {
+      child.stdin.end();
+      child.kill();
+    }
+  });
+
+  it('counts the bytes that minor GCs promote', async () => {
+    const probe = new GcProbe(dir);
+    // Each line read: 100,000 small objects kept alive, then two minor GCs (the second promotes
+    // what survived the first). Exits when stdin closes.
+    const script =
+      "const kept = []; process.stdin.on('data', () => { for (let i = 0; i < 100000; i++) kept.push({ i }); globalThis.gc({ type: 'minor' }); globalThis.gc({ type: 'minor' }); process.stdout.write('done\\n'); }); process.stdin.on('end', () => process.exit(0));";
+    const child = spawn(process.execPath, ['--expose-gc', '-e', script], { env: { ...process.env, ...probe.env(OBSERVER) }, stdio: ['pipe', 'pipe', 'inherit'] });
+    try {
+      const file = join(dir, `${child.pid}.json`);
+      for (let i = 0; i < 500 && !existsSync(file); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      assert.ok(existsSync(file), 'the preload wrote its first snapshot');
+      const before = await probe.snapshot(5000);
+      child.stdin.write('keep\n');
+      await once(child.stdout!, 'data');
+      const delta = gcDelta(before, await probe.snapshot(5000));
+      assert.equal(delta.processes, 1);
+      // 100,000 objects of at least 16 bytes each, and the array that holds them.
+      assert.ok(delta.promotedBytes >= 1_600_000, `promoted ${delta.promotedBytes} bytes`);
     } finally {
       child.stdin.end();
       child.kill();

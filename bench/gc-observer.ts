@@ -5,10 +5,17 @@
 // "longest pause" window, so the runner gets exact per-repetition deltas by signalling before and
 // after a repetition. Nothing runs per request; one observer callback per GC.
 //
+// It also counts the bytes minor GCs moved to the old generation (a v8.GCProfiler, read and
+// restarted at each snapshot: old space's used size after each scavenge minus before it). Per
+// request, that is the cause behind long scavenges: finished requests kept alive and promoted
+// (see `reportSent` in runtime/src/gateway.ts) show as kilobytes per request where a healthy
+// proxy shows tens of bytes, whatever the machine's speed.
+//
 // Not seen from here: the heaps of isolated-vm isolates (plugins) are separate V8 isolates and
 // perf_hooks reports only the main one.
 import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import v8 from 'node:v8';
 import { PerformanceObserver, constants } from 'node:perf_hooks';
 import type { PerformanceEntry } from 'node:perf_hooks';
 import { isMainThread } from 'node:worker_threads';
@@ -19,7 +26,7 @@ const dir = process.env['BENCH_GC_DIR'];
 // Worker threads (the gateway's config evaluation, type checks) cannot take signals, and their
 // heaps are not the request path's.
 if (dir && isMainThread) {
-  const totals: GcSnapshot = { pid: process.pid, seq: 0, count: 0, totalMs: 0, majorCount: 0, majorMs: 0, maxMs: 0 };
+  const totals: GcSnapshot = { pid: process.pid, seq: 0, count: 0, totalMs: 0, majorCount: 0, majorMs: 0, maxMs: 0, promotedBytes: 0 };
 
   const add = (entries: PerformanceEntry[]): void => {
     for (const entry of entries) {
@@ -36,9 +43,21 @@ if (dir && isMainThread) {
   const observer = new PerformanceObserver((list) => add(list.getEntries()));
   observer.observe({ entryTypes: ['gc'] });
 
+  let profiler = new v8.GCProfiler();
+  profiler.start();
+  const addPromoted = (): void => {
+    for (const gc of profiler.stop().statistics) {
+      if (gc.gcType !== 'Scavenge' && gc.gcType !== 'MinorMarkSweep') continue;
+      totals.promotedBytes += Math.max(0, oldSpaceUsed(gc.afterGC.heapSpaceStatistics) - oldSpaceUsed(gc.beforeGC.heapSpaceStatistics));
+    }
+    profiler = new v8.GCProfiler();
+    profiler.start();
+  };
+
   const file = join(dir, `${process.pid}.json`);
   const write = (): void => {
     add(observer.takeRecords());
+    addPromoted();
     writeFileSync(`${file}.tmp`, JSON.stringify(totals));
     renameSync(`${file}.tmp`, file);
   };
@@ -49,4 +68,9 @@ if (dir && isMainThread) {
     write();
     totals.maxMs = 0;
   });
+}
+
+function oldSpaceUsed(spaces: { spaceName: string; spaceUsedSize: number }[]): number {
+  for (const space of spaces) if (space.spaceName === 'old_space') return space.spaceUsedSize;
+  return 0;
 }

@@ -14,6 +14,8 @@ export interface GcSnapshot {
   majorMs: number;
   /** longest single pause since the previous snapshot */
   maxMs: number;
+  /** bytes minor GCs moved to the old generation */
+  promotedBytes: number;
 }
 
 /** GC during one repetition, summed over the target's Node processes. */
@@ -24,6 +26,7 @@ export interface GcDelta {
   majorMs: number;
   /** longest single pause in any process */
   maxMs: number;
+  promotedBytes: number;
   processes: number;
 }
 
@@ -36,7 +39,7 @@ export function parseGcSnapshot(text: string): GcSnapshot | null {
   }
   if (typeof value !== 'object' || value === null) return null;
   const v = value as Record<string, unknown>;
-  const keys = ['pid', 'seq', 'count', 'totalMs', 'majorCount', 'majorMs', 'maxMs'] as const;
+  const keys = ['pid', 'seq', 'count', 'totalMs', 'majorCount', 'majorMs', 'maxMs', 'promotedBytes'] as const;
   if (!keys.every((k) => typeof v[k] === 'number' && Number.isFinite(v[k]))) return null;
   return v as unknown as GcSnapshot;
 }
@@ -47,7 +50,7 @@ export function parseGcSnapshot(text: string): GcSnapshot | null {
  * is already the window's longest pause because each snapshot restarts it.
  */
 export function gcDelta(before: Map<number, GcSnapshot>, after: Map<number, GcSnapshot>): GcDelta {
-  const out: GcDelta = { count: 0, totalMs: 0, majorCount: 0, majorMs: 0, maxMs: 0, processes: 0 };
+  const out: GcDelta = { count: 0, totalMs: 0, majorCount: 0, majorMs: 0, maxMs: 0, promotedBytes: 0, processes: 0 };
   for (const [pid, a] of after) {
     const b = before.get(pid);
     if (!b || a.seq <= b.seq) continue;
@@ -56,6 +59,7 @@ export function gcDelta(before: Map<number, GcSnapshot>, after: Map<number, GcSn
     out.totalMs += a.totalMs - b.totalMs;
     out.majorCount += a.majorCount - b.majorCount;
     out.majorMs += a.majorMs - b.majorMs;
+    out.promotedBytes += a.promotedBytes - b.promotedBytes;
     out.maxMs = Math.max(out.maxMs, a.maxMs);
   }
   return out;

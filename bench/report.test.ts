@@ -82,12 +82,13 @@ describe('summarize + evaluateGoals', () => {
 });
 
 describe('tail and GC columns', () => {
-  it('takes medians of p99.9 and the GC total, and the longest pause of any rep', () => {
+  it('takes medians of p99.9, the GC total and the bytes promoted per request, and the longest pause of any rep', () => {
+    // 50,000 requests per rep (10,000 req/s for 5 s).
     const rows = [
       row('node', [
-        rep(1, 10_000, 5, 0, { totalMs: 40, count: 100, maxMs: 2 }),
-        rep(2, 10_000, 6, 0, { totalMs: 60, count: 140, maxMs: 9 }),
-        rep(3, 10_000, 7, 0, { totalMs: 50, count: 120, maxMs: 3 }),
+        rep(1, 10_000, 5, 0, { totalMs: 40, count: 100, maxMs: 2, promotedBytes: 2_000_000 }),
+        rep(2, 10_000, 6, 0, { totalMs: 60, count: 140, maxMs: 9, promotedBytes: 250_000_000 }),
+        rep(3, 10_000, 7, 0, { totalMs: 50, count: 120, maxMs: 3, promotedBytes: 1_500_000 }),
       ]),
       row('nginx', [rep(1, 20_000, 2), rep(2, 20_000, 2), rep(3, 20_000, 2)]),
     ];
@@ -96,8 +97,10 @@ describe('tail and GC columns', () => {
     assert.equal(s.get('node')!.gcMs, 50);
     assert.equal(s.get('node')!.gcCount, 120);
     assert.equal(s.get('node')!.gcMaxMs, 9);
+    assert.equal(s.get('node')!.promotedPerReq, 40);
     assert.equal(s.get('nginx')!.gcMs, null);
     assert.equal(s.get('nginx')!.gcMaxMs, null);
+    assert.equal(s.get('nginx')!.promotedPerReq, null);
   });
 });
 

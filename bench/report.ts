@@ -21,7 +21,7 @@ export interface RepResult {
   /** CPU (in cores) stolen by the hypervisor during the rep */
   steal: number | null;
   /** GC pauses of the target's Node processes during the rep (bench/gc-observer.ts); null for non-Node targets */
-  gc: { totalMs: number; count: number; maxMs: number } | null;
+  gc: { totalMs: number; count: number; maxMs: number; promotedBytes: number } | null;
   /** CPU ms of bench/core-speed.ts's fixed jobs (arithmetic, memory, wake-ups) on the proxy core just before the rep; null when not probed */
   coreProbe: CoreProbe | null;
 }
@@ -47,6 +47,8 @@ export interface Summary {
   gcMs: number | null;
   gcCount: number | null;
   gcMaxMs: number | null;
+  /** median over reps of the bytes minor GCs moved to the old generation, per request */
+  promotedPerReq: number | null;
   errors: number;
   valid: boolean;
   /** worst other-processes + steal load (cores) seen in a rep */
@@ -81,6 +83,7 @@ export function summarize(rows: Row[], baseline: string, expectedReps: number): 
       gcMs: median(nonNull(row.reps.map((r) => r.gc?.totalMs ?? null))),
       gcCount: median(nonNull(row.reps.map((r) => r.gc?.count ?? null))),
       gcMaxMs: row.reps.some((r) => r.gc) ? Math.max(...nonNull(row.reps.map((r) => r.gc?.maxMs ?? null))) : null,
+      promotedPerReq: median(nonNull(row.reps.map(promotedPerRequest))),
       errors,
       valid: errors === 0 && row.reps.length === expectedReps,
       worstOtherLoad: Math.max(0, ...row.reps.map((r) => (r.otherLoad ?? 0) + (r.steal ?? 0))),
@@ -170,10 +173,20 @@ export const SUMMARY_HEADER = [
   'CPU µs/req',
   'GC pause ms per rep (pauses)',
   'longest GC pause ms',
+  'promoted B/req',
   'vs floor (req/s)',
   'p99 − floor p99 (ms)',
   'status',
 ];
+
+/**
+ * Bytes the main heap's minor GCs moved to the old generation during the rep, per request: tens
+ * of bytes when a request's objects die young, kilobytes when finished requests are kept alive
+ * (the cause behind long scavenges, and so behind a GC-made tail).
+ */
+function promotedPerRequest(r: RepResult): number | null {
+  return r.gc === null || r.requests === 0 ? null : r.gc.promotedBytes / r.requests;
+}
 
 function fmtGc(ms: number | null, count: number | null): string {
   return ms === null ? '—' : `${ms.toFixed(ms < 10 ? 1 : 0)} (${fmtInt(count ?? 0)})`;
@@ -195,6 +208,7 @@ export function summaryCells(rows: Row[], summaries: Map<string, Summary>): stri
       fmtUs(s.cpuUsPerReq),
       fmtGc(s.gcMs, s.gcCount),
       s.gcMaxMs === null ? '—' : fmtMs(s.gcMaxMs),
+      s.promotedPerReq === null ? '—' : fmtInt(s.promotedPerReq),
       s.vsBaseline === null ? '—' : s.vsBaseline.toFixed(3),
       s.p99DeltaMs === null ? '—' : `${s.p99DeltaMs >= 0 ? '+' : '−'}${Math.abs(s.p99DeltaMs).toFixed(3)}`,
       status,
@@ -215,6 +229,7 @@ export const REP_HEADER = [
   'CPU µs/req',
   'target core use',
   'GC pause ms (pauses, longest)',
+  'promoted B/req',
   'other procs + steal (cores)',
   'core probe ms (arithmetic / memory / wake-ups)',
 ];
@@ -238,6 +253,7 @@ export function repCells(rows: Row[], reps: number): string[][] {
         fmtUs(r.cpuUsPerReq),
         pct(r.coreUtilization),
         r.gc === null ? '—' : `${r.gc.totalMs.toFixed(1)} (${fmtInt(r.gc.count)}, ${fmtMs(r.gc.maxMs)})`,
+        r.gc === null ? '—' : fmtInt(promotedPerRequest(r) ?? 0),
         r.otherLoad === null ? '—' : `${(r.otherLoad).toFixed(2)} + ${(r.steal ?? 0).toFixed(2)}`,
         r.coreProbe === null ? '—' : `${r.coreProbe.aluMs.toFixed(1)} / ${r.coreProbe.memoryMs.toFixed(1)} / ${r.coreProbe.wakeupMs.toFixed(1)}`,
       ]);

@@ -437,7 +437,7 @@ async function main(): Promise<void> {
           coreUtilization: cpu.coreUtilization,
           otherLoad: foreign.other,
           steal: foreign.steal,
-          gc: gc ? { totalMs: gc.totalMs, count: gc.count, maxMs: gc.maxMs } : null,
+          gc: gc ? { totalMs: gc.totalMs, count: gc.count, maxMs: gc.maxMs, promotedBytes: gc.promotedBytes } : null,
           coreProbe,
         };
         r.row.reps.push(repResult);
@@ -629,7 +629,11 @@ function renderMarkdown(machine: Machine, rows: Row[], summaries: Map<string, Su
       'the process\'s main heap; the runner asks each Node process of the target (SIGUSR2) for its totals before and after each ' +
       'repetition. "GC pause ms per rep" is the sum of pause durations during one repetition over all of the target\'s processes ' +
       '(median of the repetitions; the number of pauses in parentheses); "longest GC pause" is the longest single pause in any ' +
-      'repetition. Not included: the heaps of plugin isolates (isolated-vm isolates are separate V8 heaps that perf_hooks does not see).',
+      'repetition. "promoted B/req" is what the main heap\'s minor GCs moved to the old generation during the repetition (a ' +
+      '`v8.GCProfiler`: old space\'s used size after each scavenge minus before it), per request: tens of bytes when requests die ' +
+      'young, kilobytes when finished requests are kept alive and promoted, which is what makes scavenges long. It counts bytes, ' +
+      'so a slow or disturbed machine changes it little. ' +
+      'Not included: the heaps of plugin isolates (isolated-vm isolates are separate V8 heaps that perf_hooks does not see).',
     `- **\`--workers 2\`.** The machine has ${machine.nproc} cores and the load generator needs one. The \`isogate-workers-2\` row is pinned to ` +
       `every core (\`taskset -c 0-${machine.nproc - 1}\`): its primary and two workers share core 1 with wrk and the upstream, at the same ` +
       `${s.connections} connections as every other row; the kernel balances them. It shows what a second worker adds when the only other ` +
