@@ -20,6 +20,7 @@ import type { GatewayRequest, GatewayResponse, HeaderMap, Middleware } from '../
 import type { BuiltinInstance, UnroutedRequest } from '../../runtime/src/plugins/builtin-plugin.ts';
 import { extractSpanContext, incomingTrust, injectSpanContext } from './propagation.ts';
 import { PARENT_DECISION, type ParentDecision } from './provider.ts';
+import { EMPTY_REQUEST_CONTEXT } from './request-context.ts';
 import type { TracingSettings } from './settings.ts';
 
 // Gateway-specific attributes (no semantic convention covers them).
@@ -105,7 +106,7 @@ class RecordedRequest implements RequestInstrument {
   constructor(shared: Shared, span: Span) {
     this.#shared = shared;
     this.#span = span;
-    this.#context = trace.setSpan(ROOT_CONTEXT, span);
+    this.#context = trace.setSpan(EMPTY_REQUEST_CONTEXT, span);
   }
 
   upstreamStart(_req: GatewayRequest, call: UpstreamCall): (outcome: UpstreamOutcome) => void {
@@ -254,8 +255,8 @@ type TracingPolicy = Pick<TracingSettings, 'continueIncoming' | 'captureHeaders'
  * flag that is not honoured is marked so that the sampler's ratio decides (provider.ts).
  */
 function parentContextFor(honourIncomingSampled: TracingSettings['sampling']['honourIncomingSampled']): (incoming: SpanContext, fromTrustedProxy: boolean) => Context {
-  const decided = (decision: ParentDecision) => (incoming: SpanContext) => trace.setSpanContext(ROOT_CONTEXT, incoming).setValue(PARENT_DECISION, decision);
-  const honoured = (incoming: SpanContext) => trace.setSpanContext(ROOT_CONTEXT, incoming);
+  const decided = (decision: ParentDecision) => (incoming: SpanContext) => trace.setSpanContext(EMPTY_REQUEST_CONTEXT, incoming).setValue(PARENT_DECISION, decision);
+  const honoured = (incoming: SpanContext) => trace.setSpanContext(EMPTY_REQUEST_CONTEXT, incoming);
   const byChance = decided('chance');
   const byTraceId = decided('trace-id');
   switch (honourIncomingSampled) {
