@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { evaluateGoals, median, ratioCells, summarize } from './report.ts';
+import { evaluateGoals, median, ratioCells, REP_HEADER, repCells, summarize, SUMMARY_HEADER, summaryCells } from './report.ts';
 import type { RepResult, Row } from './report.ts';
 import type { Goal } from './targets.ts';
 
@@ -101,6 +101,22 @@ describe('tail and GC columns', () => {
     assert.equal(s.get('nginx')!.gcMs, null);
     assert.equal(s.get('nginx')!.gcMaxMs, null);
     assert.equal(s.get('nginx')!.promotedPerReq, null);
+  });
+});
+
+describe('table cells', () => {
+  it('has as many cells per row as its header, with and without GC figures, and for a row never measured', () => {
+    const rows = [
+      row('node', [rep(1, 10_000, 5, 0, { totalMs: 40, count: 100, maxMs: 2, promotedBytes: 2_000_000 })]),
+      row('nginx', [rep(1, 20_000, 2)]),
+      { name: 'missing', description: 'missing', status: 'unavailable' as const, reason: 'not available: x', notes: [], reps: [] },
+    ];
+    const summaries = summarize(rows, 'node', 1);
+    for (const cells of summaryCells(rows, summaries)) assert.equal(cells.length, SUMMARY_HEADER.length, cells.join(' | '));
+    const reps = repCells(rows, 1);
+    for (const cells of reps) assert.equal(cells.length, REP_HEADER.length, cells.join(' | '));
+    assert.equal(reps[0]![REP_HEADER.indexOf('promoted B/req')], '40');
+    assert.equal(reps[1]![REP_HEADER.indexOf('promoted B/req')], '—');
   });
 });
 

@@ -240,6 +240,7 @@ export function repCells(rows: Row[], reps: number): string[][] {
     for (const row of rows) {
       const r = row.reps.find((x) => x.rep === rep);
       if (!r) continue;
+      const promoted = promotedPerRequest(r);
       cells.push([
         String(rep),
         row.name,
@@ -253,7 +254,7 @@ export function repCells(rows: Row[], reps: number): string[][] {
         fmtUs(r.cpuUsPerReq),
         pct(r.coreUtilization),
         r.gc === null ? '—' : `${r.gc.totalMs.toFixed(1)} (${fmtInt(r.gc.count)}, ${fmtMs(r.gc.maxMs)})`,
-        r.gc === null ? '—' : fmtInt(promotedPerRequest(r) ?? 0),
+        promoted === null ? '—' : fmtInt(promoted),
         r.otherLoad === null ? '—' : `${(r.otherLoad).toFixed(2)} + ${(r.steal ?? 0).toFixed(2)}`,
         r.coreProbe === null ? '—' : `${r.coreProbe.aluMs.toFixed(1)} / ${r.coreProbe.memoryMs.toFixed(1)} / ${r.coreProbe.wakeupMs.toFixed(1)}`,
       ]);

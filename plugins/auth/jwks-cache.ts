@@ -66,7 +66,8 @@ export class JwksCache {
       // A connection pool of its own: the identity provider is not one of the routes' upstreams.
       const agent = new Agent({ connect: { timeout: settings.timeoutMs }, headersTimeout: settings.timeoutMs, bodyTimeout: settings.timeoutMs, connections: 4 });
       this.#agent = agent;
-      this.#fetch = (url, timeoutMs) => fetchJwks(agent, url, timeoutMs);
+      const fetchWithAgent: JwksFetcher = (url, timeoutMs) => fetchJwks(agent, url, timeoutMs);
+      this.#fetch = fetchWithAgent;
     }
   }
 

@@ -5,12 +5,13 @@ import type { Context } from '@opentelemetry/api';
  * span's, an incoming parent's). Same contract as the API's own `ROOT_CONTEXT` family: immutable,
  * `setValue`/`deleteValue` answer a new context.
  *
- * Why not `ROOT_CONTEXT.setValue(…)`: the API's `BaseContext` builds its three methods as arrows
- * over the new context in its constructor, and a context per request built that way made minor
- * GCs keep finished requests' spans alive and promote them (the same pile-up as the gateway's
- * sent-response callback, see `reportSent` in runtime/src/gateway.ts): with the tracing built-in
- * alone and --no-opt, 50 MB promoted in 20 s of load and scavenges 2.5× as long, against 21 MB
- * with this class, whose methods are on its prototype. test/e2e/proxy/promotion.test.ts covers it.
+ * Why not `ROOT_CONTEXT.setValue(…)`: the API's `BaseContext` assigns its three methods as
+ * arrows to the new context in its constructor (`self.getValue = (key) => …`), and V8 allocates a
+ * function literal assigned straight to a property in old space until TurboFan compiles the code
+ * (see `reportSent` in runtime/src/gateway.ts). Each request's dead context methods then kept its
+ * span alive through every scavenge until the next full GC: with the tracing built-in alone and
+ * --no-opt, 50 MB promoted in 20 s of load and scavenges 2.5× as long, against 21 MB with this
+ * class, whose methods are on its prototype. test/e2e/proxy/promotion.test.ts covers it.
  */
 export class RequestContext implements Context {
   readonly #values: ReadonlyMap<symbol, unknown>;

@@ -187,7 +187,7 @@ export class Gateway {
       const d = observe(request, res.status, res.headers);
       if (d) done.push(d);
     }
-    if (done.length > 0) res.onSent = (outcome) => done.forEach((d) => d(outcome));
+    if (done.length > 0) res.onSent = reportSentToAll(done);
     return res;
   }
 
@@ -411,13 +411,24 @@ function countedStream(body: Readable, onSent: NonNullable<GatewayResponse['onSe
 }
 
 /**
- * The response's `onSent`, built here and not as an arrow inside `handle`: there its context was
- * handle's own, and under load minor GCs kept whole requests alive through it and moved them to
- * the old generation (5-13 MB per scavenge and pauses of 20-50 ms instead of 2-5, for as long as
- * the hot path ran unoptimized: the first 5-13 s of load, or every run with --no-opt). Built by
- * this function, which captures nothing else, the same callback lets them die young.
- * test/e2e/proxy/promotion.test.ts measures it; the README's performance notes say more.
+ * The response's `onSent`, returned from here rather than written `res.onSent = (outcome) => …`
+ * in `handle`: V8's parser marks a function literal assigned straight to a property for old-space
+ * allocation, and the interpreter, Sparkplug and Maglev honour the mark (TurboFan does not). Until
+ * TurboFan had compiled `handle` (the first 5-13 s of load, or always with --no-opt), every
+ * request left a closure in old space pointing at its young context (`res`, and `notify`, which
+ * holds `req`). Dead, it still kept the whole request alive for each scavenge until the next full
+ * GC, and scavenges promoted it: 5-13 MB per scavenge, pauses of 20-50 ms instead of 2-5. A closure
+ * returned from a function is allocated young and dies with its request. The lint rule against
+ * assigning a function literal to a property keeps the pattern out;
+ * test/e2e/proxy/promotion.test.ts measures it.
  */
 function reportSent(notify: (status: number, outcome: SentOutcome) => void, res: GatewayResponse): (outcome: SentOutcome) => void {
   return (outcome) => notify(res.status, outcome);
+}
+
+/** The same for requests answered before routing: every unrouted observer's callback (see reportSent). */
+function reportSentToAll(done: readonly ((outcome: SentOutcome) => void)[]): (outcome: SentOutcome) => void {
+  return (outcome) => {
+    for (const d of done) d(outcome);
+  };
 }

@@ -29,9 +29,12 @@ function tolerateInterimContinue(parser: unknown): void {
   const p = parser as Partial<HeadersCompleteParser> | null;
   const original = p?.onHeadersComplete;
   if (typeof original !== 'function') return;
-  p!.onHeadersComplete = function onHeadersCompleteTolerating100(this: HeadersCompleteParser, statusCode, upgrade, shouldKeepAlive) {
+  // Bound to a const first: a function literal assigned straight to a property is allocated in
+  // old space (eslint.config.js says why that matters).
+  const tolerating: HeadersCompleteParser['onHeadersComplete'] = function onHeadersCompleteTolerating100(this: HeadersCompleteParser, statusCode, upgrade, shouldKeepAlive) {
     return original.call(this, statusCode === 100 ? 102 : statusCode, upgrade, shouldKeepAlive);
   };
+  p!.onHeadersComplete = tolerating;
 }
 
 function watchParser(socket: Socket): void {
