@@ -30,7 +30,7 @@ function tolerateInterimContinue(parser: unknown): void {
   const original = p?.onHeadersComplete;
   if (typeof original !== 'function') return;
   // Bound to a const first: a function literal assigned straight to a property is allocated in
-  // old space (eslint.config.js says why that matters).
+  // old space until TurboFan compiles the enclosing function (eslint.config.js says why that matters).
   const tolerating: HeadersCompleteParser['onHeadersComplete'] = function onHeadersCompleteTolerating100(this: HeadersCompleteParser, statusCode, upgrade, shouldKeepAlive) {
     return original.call(this, statusCode === 100 ? 102 : statusCode, upgrade, shouldKeepAlive);
   };

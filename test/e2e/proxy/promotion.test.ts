@@ -10,8 +10,8 @@
 // built-in's per-request OpenTelemetry contexts (the API's `BaseContext` assigns its methods that
 // way; now `RequestContext`). The lint rule in eslint.config.js keeps the pattern out.
 //
-// The child runs with --no-opt (no TurboFan, the only tier that ignores the mark) and
-// --no-maglev, so code that honours it runs for the whole measurement; and without
+// The child runs with --no-opt, which keeps TurboFan (the only tier that ignores the mark) out for
+// the whole measurement, --no-maglev, which keeps the tiers the same throughout, and without
 // allocation-site pretenuring, as `isogate start` runs (start-gateway.ts says why). What is
 // measured is bytes, not time: a busy machine changes neither side much.
 import assert from 'node:assert/strict';
@@ -32,27 +32,49 @@ const MEASURED = 6_000;
  */
 const MAX_PROMOTED_PER_REQUEST = 400;
 
-/** The child's next IPC message; rejects if the child exits first (a crash must fail the test, not hang it). */
+/**
+ * The child's next IPC message. Rejects if the child has exited or exits first, or its channel
+ * fails: a crash must fail the test, never hang it.
+ */
 function nextMessage<T>(child: ChildProcess): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const onMessage = (message: unknown): void => {
+    if (child.exitCode !== null || child.signalCode !== null || !child.connected) {
+      reject(new Error(`the gateway child is gone (code ${child.exitCode}, signal ${child.signalCode})`));
+      return;
+    }
+    const settle = (): void => {
+      child.off('message', onMessage);
       child.off('exit', onExit);
+      child.off('error', onError);
+    };
+    const onMessage = (message: unknown): void => {
+      settle();
       resolve(message as T);
     };
     const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
-      child.off('message', onMessage);
+      settle();
       reject(new Error(`the gateway child exited (code ${code}, signal ${signal}) before answering`));
     };
-    child.once('message', onMessage);
-    child.once('exit', onExit);
+    const onError = (err: Error): void => {
+      settle();
+      reject(err);
+    };
+    child.on('message', onMessage);
+    child.on('exit', onExit);
+    child.on('error', onError);
   });
+}
+
+/** Send `message` to the child; rejects if the channel is closed. */
+function send(child: ChildProcess, message: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => child.send(message, (err) => (err ? reject(err) : resolve())));
 }
 
 /** Ends the child: asks it to close the gateway, and kills it if it has not exited within 10 s. */
 async function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  if (child.connected) child.send('exit');
+  if (child.connected) child.send('exit', () => {});
   const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
   await exited;
   clearTimeout(timer);
@@ -70,7 +92,15 @@ describe('request garbage under load, observed by tracing, metrics and logging',
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
         res.end(body);
       });
-      const gateway = fork(FIXTURE, [upstream.url], { execArgv: ['--no-opt', '--no-maglev', '--no-allocation-site-pretenuring'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      // The test's own signal kills the child if the test times out, so `finally` still runs.
+      const gateway = fork(FIXTURE, [upstream.url], {
+        execArgv: ['--no-opt', '--no-maglev', '--no-allocation-site-pretenuring'],
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        signal: t.signal,
+        killSignal: 'SIGKILL',
+      });
+      // Channel errors are seen by nextMessage/send; none may go unhandled.
+      gateway.on('error', () => {});
       child = gateway;
       const { url } = await nextMessage<{ url: string }>(gateway);
       const pool = new Pool(url, { connections: CONCURRENCY });
@@ -82,7 +112,7 @@ describe('request garbage under load, observed by tracing, metrics and logging',
         const worker = async (): Promise<void> => {
           while (sent < count) {
             sent++;
-            const res = await pool.request({ path: `${prefix}/${sent}`, method: 'GET' });
+            const res = await pool.request({ path: `${prefix}/${sent}`, method: 'GET', signal: t.signal });
             await res.body.dump();
             assert.equal(res.statusCode, status);
           }
@@ -92,11 +122,13 @@ describe('request garbage under load, observed by tracing, metrics and logging',
       /** Bytes promoted per request while `count` requests ran. */
       const measure = async (prefix: string, status: number): Promise<number> => {
         await load(prefix, status, WARMUP);
-        gateway.send('start');
-        await nextMessage(gateway);
+        const started = nextMessage(gateway);
+        await send(gateway, 'start');
+        await started;
         await load(prefix, status, MEASURED);
-        gateway.send('stop');
-        const { promoted, minor } = await nextMessage<{ promoted: number; minor: number }>(gateway);
+        const stopped = nextMessage<{ promoted: number; minor: number }>(gateway);
+        await send(gateway, 'stop');
+        const { promoted, minor } = await stopped;
         const perRequest = Math.round(promoted / MEASURED);
         t.diagnostic(`${prefix}: ${perRequest} bytes per request promoted by ${minor} minor GCs`);
         assert.ok(minor > 0, `${prefix}: no minor GC ran during the load, nothing was measured`);
@@ -108,7 +140,8 @@ describe('request garbage under load, observed by tracing, metrics and logging',
       assert.ok(routed <= MAX_PROMOTED_PER_REQUEST, `routed: ${routed} bytes per request promoted (at most ${MAX_PROMOTED_PER_REQUEST})`);
       assert.ok(unrouted <= MAX_PROMOTED_PER_REQUEST, `unrouted: ${unrouted} bytes per request promoted (at most ${MAX_PROMOTED_PER_REQUEST})`);
     } finally {
-      await client?.close();
+      // destroy, not close: a stuck child must not hold the test for undici's timeouts.
+      await client?.destroy();
       if (child) await stop(child);
       await upstream?.close();
     }
