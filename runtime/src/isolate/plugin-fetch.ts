@@ -1,5 +1,6 @@
-import { request } from 'undici';
+import { getGlobalDispatcher, type Dispatcher } from 'undici';
 import type { Logger } from 'pino';
+import { callUpstream } from '../proxy/upstream-call.ts';
 
 export interface PluginFetchSettings {
   readonly allow: readonly string[];
@@ -38,28 +39,38 @@ export function createPluginFetch(settings: PluginFetchSettings, plugin: string,
       for (const [k, v] of Object.entries(init.headers as Record<string, unknown>)) headers[k.toLowerCase()] = String(v);
     }
     const started = Date.now();
-    const res = await request(target, {
-      method: method as 'GET',
-      headers,
-      body: typeof init.body === 'string' ? init.body : null,
-      headersTimeout: settings.timeoutMs,
-      bodyTimeout: settings.timeoutMs,
-      signal: AbortSignal.timeout(settings.timeoutMs),
-    });
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of res.body) {
-      size += (chunk as Buffer).length;
-      if (size > settings.maxResponseBytes) {
-        res.body.destroy();
-        throw new Error(`ctx.fetch: response from ${target.origin} is larger than ${settings.maxResponseBytes} bytes`);
-      }
-      chunks.push(chunk as Buffer);
+    // The whole call, body included, within the timeout. A timer of our own, cleared as soon as the
+    // call ends, rather than AbortSignal.timeout(), whose timer lives for the full timeout after
+    // the call is over.
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(new Error(`ctx.fetch: ${target.origin} did not answer within ${settings.timeoutMs} ms`)), settings.timeoutMs);
+    try {
+      // The proxy's own dispatch handler, not undici's request(): its handler assigns an arrow to
+      // a property per request (`this.abort = …`), which V8 allocates in old space until TurboFan
+      // has compiled it, and a plugin fetching on every request then piled requests up in the old
+      // generation (see `reportSent` in runtime/src/gateway.ts).
+      const res = await callUpstream(
+        getGlobalDispatcher(),
+        {
+          origin: target.origin,
+          path: `${target.pathname}${target.search}`,
+          method: method as Dispatcher.HttpMethod,
+          headers,
+          body: typeof init.body === 'string' ? init.body : null,
+          headersTimeout: settings.timeoutMs,
+          bodyTimeout: settings.timeoutMs,
+        },
+        deadline.signal,
+      );
+      const body = await res.body.collect(settings.maxResponseBytes);
+      if (body === null) throw new Error(`ctx.fetch: response from ${target.origin} is larger than ${settings.maxResponseBytes} bytes`);
+      const responseHeaders: Record<string, string> = {};
+      for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) responseHeaders[k] = Array.isArray(v) ? v.join(', ') : v;
+      logger.debug({ plugin, origin: target.origin, status: res.statusCode, ms: Date.now() - started }, 'plugin fetch');
+      return JSON.stringify({ status: res.statusCode, headers: responseHeaders, body: body.toString('utf8') });
+    } finally {
+      clearTimeout(timer);
     }
-    const responseHeaders: Record<string, string> = {};
-    for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) responseHeaders[k] = Array.isArray(v) ? v.join(', ') : v;
-    logger.debug({ plugin, origin: target.origin, status: res.statusCode, ms: Date.now() - started }, 'plugin fetch');
-    return JSON.stringify({ status: res.statusCode, headers: responseHeaders, body: Buffer.concat(chunks).toString('utf8') });
   }
 }
 
