@@ -23,6 +23,23 @@ describe('createPluginFetch (the host side of ctx.fetch)', () => {
         res.end('x'.repeat(4096));
       } else if (req.url === '/slow') {
         setTimeout(() => res.end('late'), 2_000).unref();
+      } else if (req.url === '/trickle') {
+        // Headers at once, then a byte every 20 ms for 2 s: only a deadline on the whole call stops it.
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        let left = 100;
+        const tick = setInterval(() => {
+          if (res.destroyed || --left === 0) {
+            clearInterval(tick);
+            res.end();
+          } else res.write('x');
+        }, 20);
+      } else if (req.url === '/endless') {
+        // 4 KiB, then nothing and no end: only a bound that stops reading answers.
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.write('x'.repeat(4096));
+      } else if (req.url === '/moved') {
+        res.writeHead(302, { location: '/elsewhere' });
+        res.end();
       } else if (req.url === '/teapot') {
         res.writeHead(418, { 'x-kind': 'teapot', 'set-cookie': ['a=1', 'b=2'] });
         res.end('short and stout');
@@ -69,10 +86,34 @@ describe('createPluginFetch (the host side of ctx.fetch)', () => {
     assert.equal((await call(fetcher({ maxResponseBytes: 1024 }), `${upstream.url}/big`)).error, `ctx.fetch: response from ${upstream.url} is larger than 1024 bytes`);
   });
 
+  it('stops reading past maxResponseBytes, without waiting for the end of the body', { timeout: 10_000 }, async () => {
+    assert.equal((await call(fetcher({ maxResponseBytes: 1024 }), `${upstream.url}/endless`)).error, `ctx.fetch: response from ${upstream.url} is larger than 1024 bytes`);
+  });
+
   it('answers an error when the upstream takes longer than the timeout', async () => {
     const answer = await call(fetcher({ timeoutMs: 100 }), `${upstream.url}/slow`);
     assert.match(answer.error!, /^ctx\.fetch: /);
     assert.equal(answer.status, undefined);
+  });
+
+  it('holds the whole call to the timeout, body included', { timeout: 10_000 }, async () => {
+    const started = Date.now();
+    const answer = await call(fetcher({ timeoutMs: 200 }), `${upstream.url}/trickle`);
+    assert.equal(answer.error, `ctx.fetch: ${upstream.url} did not complete within 200 ms`);
+    // The body would take 2 s; generous for a busy machine, far below that.
+    assert.ok(Date.now() - started < 1_500, `answered after ${Date.now() - started} ms`);
+  });
+
+  it('does not follow redirects: the plugin sees the 302 and its Location', async () => {
+    const answer = await call(fetcher(), `${upstream.url}/moved`);
+    assert.equal(answer.status, 302);
+    assert.equal(answer.headers?.['location'], '/elsewhere');
+  });
+
+  it('refuses CONNECT without a request', async () => {
+    const before = seen.length;
+    assert.equal((await call(fetcher(), `${upstream.url}/`, { method: 'connect' })).error, 'ctx.fetch: invalid method CONNECT');
+    assert.equal(seen.length, before);
   });
 
   it('answers an error when nothing listens', async () => {

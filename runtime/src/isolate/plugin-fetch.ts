@@ -34,6 +34,9 @@ export function createPluginFetch(settings: PluginFetchSettings, plugin: string,
     if (!allowed.has(target.origin)) throw new Error(`ctx.fetch: origin ${target.origin} is not allowed for this plugin`);
     const init = JSON.parse(initJson) as { method?: unknown; headers?: unknown; body?: unknown };
     const method = typeof init.method === 'string' ? init.method.toUpperCase() : 'GET';
+    // A tunnel is not a fetch (undici's request() refused it; the dispatch handler would hand the
+    // socket over to nobody).
+    if (method === 'CONNECT') throw new Error('ctx.fetch: invalid method CONNECT');
     const headers: Record<string, string> = {};
     if (init.headers && typeof init.headers === 'object') {
       for (const [k, v] of Object.entries(init.headers as Record<string, unknown>)) headers[k.toLowerCase()] = String(v);
@@ -43,12 +46,12 @@ export function createPluginFetch(settings: PluginFetchSettings, plugin: string,
     // call ends, rather than AbortSignal.timeout(), whose timer lives for the full timeout after
     // the call is over.
     const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(new Error(`ctx.fetch: ${target.origin} did not answer within ${settings.timeoutMs} ms`)), settings.timeoutMs);
+    const timer = setTimeout(() => deadline.abort(new Error(`ctx.fetch: ${target.origin} did not complete within ${settings.timeoutMs} ms`)), settings.timeoutMs);
     try {
-      // The proxy's own dispatch handler, not undici's request(): its handler assigns an arrow to
-      // a property per request (`this.abort = …`), which V8 allocates in old space until TurboFan
-      // has compiled it, and a plugin fetching on every request then piled requests up in the old
-      // generation (see `reportSent` in runtime/src/gateway.ts).
+      // The proxy's dispatch handler (on the process-wide dispatcher), not undici's request(): its
+      // handler assigns an arrow to a property per request (`this.abort = …`), which V8 allocates
+      // in old space until TurboFan has compiled it, and a plugin fetching on every request then
+      // piled requests up in the old generation (see `reportSent` in runtime/src/gateway.ts).
       const res = await callUpstream(
         getGlobalDispatcher(),
         {

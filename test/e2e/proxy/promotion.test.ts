@@ -8,7 +8,8 @@
 // `Gateway.handle` (now `reportSent`) and of requests answered before routing
 // (`reportSentToAll`), the tracing built-in's per-request OpenTelemetry contexts (the API's
 // `BaseContext` assigns its methods that way; now `RequestContext`), and a plugin's ctx.fetch
-// (undici's request() API does, per request; now the proxy's dispatch handler). The lint rule in
+// (undici's request() API does, per request; now the proxy's dispatch handler, and a timer
+// cleared with the call instead of AbortSignal.timeout, whose timer outlives it). The lint rule in
 // eslint.config.js keeps the pattern out of our own code.
 //
 // The child runs with --no-opt, which keeps TurboFan (the only tier that ignores the mark) out for
@@ -94,13 +95,15 @@ describe('request garbage under load: observed by tracing, metrics and logging, 
     let client: Pool | null = null;
     try {
       const body = Buffer.from(JSON.stringify({ ok: true, message: 'hello from the upstream' }));
-      upstream = await startUpstream((req, res) => {
+      const idp = await startUpstream((req, res) => {
         req.resume();
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
         res.end(body);
       });
+      // The upstream of every route, and the plugin's introspection endpoint.
+      upstream = idp;
       // The test's own signal kills the child if the test times out, so `finally` still runs.
-      const gateway = fork(FIXTURE, [upstream.url], {
+      const gateway = fork(FIXTURE, [idp.url], {
         execArgv: ['--no-opt', '--no-maglev', '--no-allocation-site-pretenuring'],
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
         signal: t.signal,
@@ -147,6 +150,8 @@ describe('request garbage under load: observed by tracing, metrics and logging, 
       const routed = await measure('/users', 200);
       const unrouted = await measure('/nowhere', 404);
       const fetching = await measure('/introspected', 401);
+      // The plugin also answers 401 without asking when there is no token: make sure it asked.
+      assert.equal(idp.requests.filter((r) => r.url === '/introspect').length, WARMUP + MEASURED);
       assert.ok(routed <= MAX_PROMOTED_PER_REQUEST, `routed: ${routed} bytes per request promoted (at most ${MAX_PROMOTED_PER_REQUEST})`);
       assert.ok(unrouted <= MAX_PROMOTED_PER_REQUEST, `unrouted: ${unrouted} bytes per request promoted (at most ${MAX_PROMOTED_PER_REQUEST})`);
       assert.ok(fetching <= MAX_PROMOTED_PER_FETCHING_REQUEST, `a plugin's ctx.fetch per request: ${fetching} bytes per request promoted (at most ${MAX_PROMOTED_PER_FETCHING_REQUEST})`);
