@@ -13,6 +13,7 @@
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import v8 from 'node:v8';
+import { minorGcPromotion } from './minor-gc-promotion.ts';
 
 interface Res {
   status: number;
@@ -65,16 +66,8 @@ async function measure(variant: Variant): Promise<{ variant: string; promotedPer
     };
     pump();
   });
-  const { statistics } = profiler.stop();
-  const old = (spaces: { spaceName: string; spaceUsedSize: number }[]) => spaces.find((s) => s.spaceName === 'old_space')?.spaceUsedSize ?? 0;
-  let promoted = 0;
-  let minorGcs = 0;
-  for (const gc of statistics) {
-    if (gc.gcType !== 'Scavenge' && gc.gcType !== 'MinorMarkSweep') continue;
-    minorGcs++;
-    promoted += Math.max(0, old(gc.afterGC.heapSpaceStatistics) - old(gc.beforeGC.heapSpaceStatistics));
-  }
-  return { variant, promotedPerRequest: Math.round(promoted / REQUESTS), minorGcs };
+  const { bytes, minorGcs } = minorGcPromotion(profiler.stop().statistics);
+  return { variant, promotedPerRequest: Math.round(bytes / REQUESTS), minorGcs };
 }
 
 const variant = VARIANTS.find((v) => v === process.argv[2]);

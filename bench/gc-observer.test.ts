@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -14,15 +15,21 @@ describe('gc-observer preload + GcProbe', () => {
   const dir = mkdtempSync(join(os.tmpdir(), 'isogate-gc-observer-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
+  /** `script` in a Node with --expose-gc and the observer preloaded, once it wrote its first snapshot. */
+  const startObserved = async (probe: GcProbe, script: string): Promise<ChildProcessByStdio<Writable, Readable, null>> => {
+    const child = spawn(process.execPath, ['--expose-gc', '-e', script], { env: { ...process.env, ...probe.env(OBSERVER) }, stdio: ['pipe', 'pipe', 'inherit'] });
+    const file = join(dir, `${child.pid}.json`);
+    for (let i = 0; i < 500 && !existsSync(file); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.ok(existsSync(file), 'the preload wrote its first snapshot');
+    return child;
+  };
+
   it('reports the pauses of a process between two snapshots', async () => {
     const probe = new GcProbe(dir);
     // Forces one full GC each time it reads a line on stdin; exits when stdin closes.
     const script = "process.stdin.on('data', () => globalThis.gc()); process.stdin.on('end', () => process.exit(0));";
-    const child = spawn(process.execPath, ['--expose-gc', '-e', script], { env: { ...process.env, ...probe.env(OBSERVER) }, stdio: ['pipe', 'ignore', 'inherit'] });
+    const child = await startObserved(probe, script);
     try {
-      const file = join(dir, `${child.pid}.json`);
-      for (let i = 0; i < 500 && !existsSync(file); i++) await new Promise((resolve) => setTimeout(resolve, 10));
-      assert.ok(existsSync(file), 'the preload wrote its first snapshot');
 
       const before = await probe.snapshot(5000);
       assert.equal(before.get(child.pid!)?.seq, 1);
@@ -52,14 +59,11 @@ describe('gc-observer preload + GcProbe', () => {
     // what survived the first). Exits when stdin closes.
     const script =
       "const kept = []; process.stdin.on('data', () => { for (let i = 0; i < 100000; i++) kept.push({ i }); globalThis.gc({ type: 'minor' }); globalThis.gc({ type: 'minor' }); process.stdout.write('done\\n'); }); process.stdin.on('end', () => process.exit(0));";
-    const child = spawn(process.execPath, ['--expose-gc', '-e', script], { env: { ...process.env, ...probe.env(OBSERVER) }, stdio: ['pipe', 'pipe', 'inherit'] });
+    const child = await startObserved(probe, script);
     try {
-      const file = join(dir, `${child.pid}.json`);
-      for (let i = 0; i < 500 && !existsSync(file); i++) await new Promise((resolve) => setTimeout(resolve, 10));
-      assert.ok(existsSync(file), 'the preload wrote its first snapshot');
       const before = await probe.snapshot(5000);
       child.stdin.write('keep\n');
-      await once(child.stdout!, 'data');
+      await once(child.stdout, 'data');
       const delta = gcDelta(before, await probe.snapshot(5000));
       assert.equal(delta.processes, 1);
       // 100,000 objects of at least 16 bytes each, and the array that holds them.

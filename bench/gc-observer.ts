@@ -6,9 +6,7 @@
 // after a repetition. Nothing runs per request; one observer callback per GC.
 //
 // It also counts the bytes minor GCs moved to the old generation (a v8.GCProfiler, read and
-// restarted at each snapshot: old space's used size after each scavenge minus before it; large
-// objects promoted are not counted, and a scavenge overlapping old-space sweeping can count
-// less). Per request, that is the cause behind long scavenges: finished requests kept alive and
+// restarted at each snapshot; minor-gc-promotion.ts says how it counts). Per request, that is the cause behind long scavenges: finished requests kept alive and
 // promoted (see `reportSent` in runtime/src/gateway.ts) show as kilobytes per request where a
 // healthy proxy shows tens of bytes, whatever the machine's speed. Its cost, the same for every
 // Node row: heap statistics read before and after each GC (~0.06 ms added to each pause as
@@ -24,6 +22,7 @@ import { PerformanceObserver, constants } from 'node:perf_hooks';
 import type { PerformanceEntry } from 'node:perf_hooks';
 import { isMainThread } from 'node:worker_threads';
 import type { GcSnapshot } from './gc-stats.ts';
+import { minorGcPromotion } from './minor-gc-promotion.ts';
 
 const dir = process.env['BENCH_GC_DIR'];
 
@@ -51,10 +50,7 @@ if (dir && isMainThread) {
   let profiler = new v8.GCProfiler();
   profiler.start();
   const addPromoted = (): void => {
-    for (const gc of profiler.stop().statistics) {
-      if (gc.gcType !== 'Scavenge' && gc.gcType !== 'MinorMarkSweep') continue;
-      totals.promotedBytes += Math.max(0, oldSpaceUsed(gc.afterGC.heapSpaceStatistics) - oldSpaceUsed(gc.beforeGC.heapSpaceStatistics));
-    }
+    totals.promotedBytes += minorGcPromotion(profiler.stop().statistics).bytes;
     profiler = new v8.GCProfiler();
     profiler.start();
   };
@@ -73,9 +69,4 @@ if (dir && isMainThread) {
     write();
     totals.maxMs = 0;
   });
-}
-
-function oldSpaceUsed(spaces: { spaceName: string; spaceUsedSize: number }[]): number {
-  for (const space of spaces) if (space.spaceName === 'old_space') return space.spaceUsedSize;
-  return 0;
 }

@@ -1,5 +1,8 @@
 import type { Context } from '@opentelemetry/api';
 
+/** Shared by every empty context: never changed (setValue and deleteValue copy). */
+const NO_VALUES: ReadonlyMap<symbol, unknown> = new Map();
+
 /**
  * An OpenTelemetry `Context` for the contexts the tracing built-in makes per request (the SERVER
  * span's, an incoming parent's). Same contract as the API's own `ROOT_CONTEXT` family: immutable,
@@ -17,9 +20,6 @@ import type { Context } from '@opentelemetry/api';
  * same context (contexts are immutable, so nothing can tell), and the methods are not bound, so a
  * detached call (`const { getValue } = ctx`) throws where BaseContext's arrows would work.
  */
-/** Shared by every empty context: never changed (setValue and deleteValue copy). */
-const NO_VALUES: ReadonlyMap<symbol, unknown> = new Map();
-
 export class RequestContext implements Context {
   #values: ReadonlyMap<symbol, unknown> = NO_VALUES;
 
