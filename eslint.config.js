@@ -42,4 +42,14 @@ export default tseslint.config(
       'no-restricted-syntax': ['error', ...bornOldClosureSelectors().map((selector) => ({ selector, message: BORN_OLD_MESSAGE }))],
     },
   },
+  {
+    // Loading isolated-vm through the runtime's module is what makes a natural exit safe (a full GC
+    // before Node tears the main isolate down; see the module). Only it, and the fixture that
+    // reproduces the crash without it, load the package itself.
+    files: ['**/*.ts'],
+    ignores: ['runtime/src/isolate/isolated-vm.ts', 'runtime/src/isolate/fixtures/ivm-garbage-at-exit.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { paths: [{ name: 'isolated-vm', message: "Import it from runtime/src/isolate/isolated-vm.ts: loaded directly, a process can abort at its natural exit (isolated-vm's weak callbacks run after its cleanup hook)." }] }],
+    },
+  },
 );

@@ -16,7 +16,7 @@
 // Pinned to one core by bench/run.ts; interleaved rounds; medians. Prints one JSON line.
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import ivm from 'isolated-vm';
+import ivm from '../runtime/src/isolate/isolated-vm.ts';
 import { applyHeaderOps, packHookCall, type HookOutput } from '@isogate/sdk/internal/hook-wire';
 import { createHookRuntime } from '@isogate/sdk/internal/hook-runtime';
 import { bundlePlugin } from '../runtime/src/isolate/bundle-plugin.ts';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import ivm from 'isolated-vm';
+import ivm from './isolated-vm.ts';
 import { guardLimit, installBuiltinGuards } from './builtin-guards.ts';
 
 /** A fresh isolate with the guards installed for `memoryMb`, as the plugin host does. */

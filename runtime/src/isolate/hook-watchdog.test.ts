@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import ivm from 'isolated-vm';
+import ivm from './isolated-vm.ts';
 import { HookWatchdog, WATCHDOG_SCRIPTS, WATCHDOG_TICK_MS } from './hook-watchdog.ts';
 
 /** An isolate with `f(mode)`: 'loop' never returns; 'sleep:<ms>' blocks without using CPU; anything else answers at once. */

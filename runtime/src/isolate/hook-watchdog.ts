@@ -1,4 +1,4 @@
-import ivm from 'isolated-vm';
+import ivm from './isolated-vm.ts';
 import type { Logger } from 'pino';
 import { CPU_CLOCK_ANSWERED, CPU_CLOCK_FAILED, CPU_CLOCK_NS_BYTE_OFFSET, CPU_CLOCK_REQUESTED, startHookThreadCpuClock } from './hook-thread-cpu-clock.ts';
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import ivm from 'isolated-vm';
+import ivm from './isolated-vm.ts';
 import type { Logger } from 'pino';
 import { createHookRuntime } from '@isogate/sdk/internal/hook-runtime';
 import { packHookCall } from '@isogate/sdk/internal/hook-wire';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import ivm from 'isolated-vm';
+import ivm from './isolated-vm.ts';
 import { silentLogger } from '../logging/logger.ts';
 import { bundlePlugin, type PluginBundle } from './bundle-plugin.ts';
 import { HookWatchdog } from './hook-watchdog.ts';

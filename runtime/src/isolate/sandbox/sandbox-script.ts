@@ -1,6 +1,6 @@
 import path from 'node:path';
 import * as esbuild from 'esbuild';
-import ivm from 'isolated-vm';
+import ivm from '../isolated-vm.ts';
 import { createSandboxHost } from './host-crypto.ts';
 
 /** Stack frames of the sandbox's own code say this, never `isogate-plugin:` (console skips them). */

@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import vm from 'node:vm';
+import { describe, it } from 'node:test';
+
+const fixture = path.join(import.meta.dirname, 'fixtures/ivm-garbage-at-exit.ts');
+const ASSERTION = 'IsolateEnvironment::GetCurrent';
+
+/** One natural exit with isolated-vm garbage pending and incremental marking under way. */
+function exitWithGarbage(load: 'raw' | 'runtime'): { status: number | null; signal: string | null; stderr: string } {
+  const child = spawnSync(process.execPath, ['--stress-incremental-marking', fixture, load], { encoding: 'utf8', timeout: 60_000 });
+  if (child.error) throw child.error;
+  return { status: child.status, signal: child.signal, stderr: child.stderr };
+}
+
+describe('isolated-vm as the runtime loads it (isolated-vm.ts)', () => {
+  it('the scenario reproduces the teardown crash with isolated-vm loaded directly', () => {
+    // The control: without it, the next test could pass because the scenario no longer crashes
+    // anything. Aborts in nearly every run here; a few tries make a miss negligible.
+    const outcomes: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const run = exitWithGarbage('raw');
+      if (run.signal === 'SIGABRT' && run.stderr.includes(ASSERTION)) return;
+      outcomes.push(`${run.status ?? run.signal}: ${run.stderr.trim().split('\n').at(-1) ?? ''}`);
+    }
+    assert.fail(`isolated-vm loaded directly no longer aborts at exit in this scenario (${outcomes.join('; ')}): the upstream bug may be fixed, and the exit-time GC in isolated-vm.ts may no longer be needed`);
+  });
+
+  it('a process that loaded it through the runtime exits cleanly in the same scenario', () => {
+    for (let i = 0; i < 5; i++) {
+      const run = exitWithGarbage('runtime');
+      assert.equal(run.stderr.includes(ASSERTION), false, run.stderr);
+      assert.deepEqual({ status: run.status, signal: run.signal }, { status: 0, signal: null }, run.stderr);
+    }
+  });
+
+  it('gives plugin contexts and later contexts no gc function', async () => {
+    const { default: ivm } = await import('./isolated-vm.ts');
+    const isolate = new ivm.Isolate({ memoryLimit: 16 });
+    try {
+      const context = isolate.createContextSync();
+      assert.equal(context.evalSync('typeof gc'), 'undefined');
+    } finally {
+      isolate.dispose();
+    }
+    assert.equal((globalThis as { gc?: unknown }).gc, undefined, 'the host process does not get a global gc either');
+    assert.equal(vm.runInNewContext('typeof gc'), 'undefined', 'nor does a context made after it');
+  });
+});
