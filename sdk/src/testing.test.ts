@@ -720,6 +720,28 @@ describe('testPlugin: ctx.fetch', () => {
     assert.deepEqual(calls[0], ['https://idp.test/introspect', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'token=ok' }]);
   });
 
+  it('answers from the fake in the sandbox (the default mode), a throw reaching the plugin as a rejected fetch', async () => {
+    // Failed to load before the host gave a function fetch source an identity of its own.
+    const calls: [string, unknown][] = [];
+    const t = await testPlugin(path.join(examples, 'introspect.ts'), { introspectionUrl: 'https://idp.test/introspect' }, {
+      fetch: (url, init) => {
+        calls.push([url, init.body]);
+        if (init.body === 'token=down') throw new Error('connect ECONNREFUSED');
+        return { status: 200, body: JSON.stringify(init.body === 'token=good' ? { active: true, sub: 'u9' } : { active: false }) };
+      },
+    });
+    const good = await t.request({ headers: { authorization: 'Bearer good' } });
+    assert.equal(good.forwarded?.headers['x-user-id'], 'u9');
+    const bad = await t.request({ headers: { authorization: 'Bearer bad' } });
+    assert.equal(bad.response?.status, 401);
+    await assert.rejects(t.request({ headers: { authorization: 'Bearer down' } }), (err: unknown) => err instanceof HookResultError && /ECONNREFUSED/.test(err.message));
+    assert.deepEqual(calls, [
+      ['https://idp.test/introspect', 'token=good'],
+      ['https://idp.test/introspect', 'token=bad'],
+      ['https://idp.test/introspect', 'token=down'],
+    ]);
+  });
+
   it('is undefined without a fake, as in the gateway without an allow-list', async () => {
     const probe = definePlugin({ name: 'probe', version: '1.0.0', onRequest(req, ctx) { req.headers.set('x-has-fetch', String(ctx.fetch !== undefined)); } });
     const t = await inNode(probe);

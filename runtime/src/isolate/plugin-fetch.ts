@@ -11,7 +11,7 @@ export interface PluginFetchSettings {
 /**
  * The host side of a plugin's `ctx.fetch`: only the configured origins, a timeout per call, a
  * bounded response body, and errors reduced to a message (no host objects cross into the
- * isolate). Called from the isolate through an isolated-vm reference; answers JSON text.
+ * isolate). Called from the isolate through hostFetchBridge; answers JSON text.
  */
 export function createPluginFetch(settings: PluginFetchSettings, plugin: string, logger: Logger): (url: string, init: string) => Promise<string> {
   const allowed = new Set(settings.allow);
@@ -78,15 +78,83 @@ export function createPluginFetch(settings: PluginFetchSettings, plugin: string,
 }
 
 /**
- * Evaluated by its source text in the isolate (self-contained): turns the reference the host put
- * at `__isogateFetchRef` into a frozen function at `__isogateHostFetch`, and removes the reference
- * from the global object so plugin code can never reach it.
+ * The isolate's side of the ctx.fetch bridge, as the host keeps it: a reference to `deliver`
+ * (`installHostFetch`), through which a finished fetch's answer goes back to the call that asked.
+ */
+export type FetchDelivery = { applyIgnored(self: undefined, args: [number, string]): void };
+
+/**
+ * The host's side of the ctx.fetch bridge: `start` is what the isolate calls (no result: isolated-vm
+ * runs it as a task on the event loop), and each answer goes back through `deliver`, set once the
+ * isolate's prelude has made it. Neither direction hands a promise across.
+ *
+ * Why not one `Reference.apply` whose result is the host's promise (what this replaced): isolated-vm
+ * keeps the host's side of such a call alive past its end, so under load each fetch left its
+ * promise and closures to be promoted by the next scavenge: ~530 bytes per request behind a plugin
+ * fetching on every request, against ~60 this way (test/e2e/proxy/promotion.test.ts).
+ */
+export function hostFetchBridge(fetch: (url: string, init: string) => Promise<string>): { start: (url: unknown, init: unknown, id: unknown) => void; connect: (deliver: FetchDelivery) => void } {
+  let deliver: FetchDelivery | null = null;
+  const answer = (id: number, reply: string): void => {
+    try {
+      deliver?.applyIgnored(undefined, [id, reply]);
+    } catch {
+      // The isolate is gone (a limit, a reload, shutdown) and nobody is waiting. isolated-vm drops
+      // such a call without a word today; an answer must never fail the host if that changes.
+    }
+  };
+  const start = (url: unknown, init: unknown, id: unknown): void => {
+    // Only the isolate's own installHostFetch calls this, with two strings and a number.
+    if (typeof id !== 'number') return;
+    if (typeof url !== 'string' || typeof init !== 'string') {
+      answer(id, JSON.stringify({ error: 'ctx.fetch: invalid arguments' }));
+      return;
+    }
+    // Never rejects across the boundary: a failure of a fetch source the gateway did not build (a
+    // test's) travels as `{"error": ...}` like the gateway's own.
+    Promise.resolve()
+      .then(() => fetch(url, init))
+      .then(
+        (reply) => answer(id, reply),
+        (err: unknown) => {
+          const message = err instanceof Error ? err.message : String(err);
+          answer(id, JSON.stringify({ error: message.startsWith('ctx.fetch:') ? message : `ctx.fetch: ${message}` }));
+        },
+      );
+  };
+  const connect = (to: FetchDelivery): void => {
+    deliver = to;
+  };
+  return { start, connect };
+}
+
+/**
+ * Evaluated by its source text in the isolate (self-contained), before any plugin code: turns the
+ * reference the host put at `__isogateFetchRef` into a frozen function at `__isogateHostFetch`,
+ * and leaves at `__isogateFetchDeliver` the function through which the host answers (the host
+ * takes a reference to it and deletes it). Plugin code never reaches either reference.
  */
 export function installHostFetch(): void {
   const g = globalThis as Record<string, unknown>;
-  const ref = g['__isogateFetchRef'] as { apply(self: undefined, args: unknown[], options: unknown): Promise<string> } | undefined;
+  const ref = g['__isogateFetchRef'] as { applyIgnored(self: undefined, args: unknown[]): void } | undefined;
   delete g['__isogateFetchRef'];
   if (!ref) return;
-  const hostFetch = Object.freeze((url: string, init: string): Promise<string> => ref.apply(undefined, [url, init], { arguments: { copy: true }, result: { promise: true, copy: true } }));
+  const waiting = new Map<number, (reply: string) => void>();
+  let last = 0;
+  const hostFetch = Object.freeze(
+    (url: string, init: string): Promise<string> =>
+      new Promise<string>((resolve) => {
+        last = (last % 0x7fffffff) + 1;
+        waiting.set(last, resolve);
+        ref.applyIgnored(undefined, [String(url), String(init), last]);
+      }),
+  );
+  const deliver = (id: number, reply: string): void => {
+    const resolve = waiting.get(id);
+    if (!resolve) return;
+    waiting.delete(id);
+    resolve(reply);
+  };
   Object.defineProperty(g, '__isogateHostFetch', { value: hostFetch, enumerable: false, configurable: false, writable: false });
+  Object.defineProperty(g, '__isogateFetchDeliver', { value: deliver, enumerable: false, configurable: true, writable: false });
 }

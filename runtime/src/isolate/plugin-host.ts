@@ -5,7 +5,7 @@ import { createHookRuntime } from '@isogate/sdk/internal/hook-runtime';
 import { packHookCall } from '@isogate/sdk/internal/hook-wire';
 import { pluginLocation, type PluginBundle } from './bundle-plugin.ts';
 import { guardLimit, installBuiltinGuards } from './builtin-guards.ts';
-import { createPluginFetch, installHostFetch, type PluginFetchSettings } from './plugin-fetch.ts';
+import { createPluginFetch, hostFetchBridge, installHostFetch, type PluginFetchSettings } from './plugin-fetch.ts';
 import { HookWatchdog, type WatchedIsolate } from './hook-watchdog.ts';
 import { installSandbox } from './sandbox/sandbox-script.ts';
 
@@ -168,11 +168,15 @@ export class PluginHost {
     const isolate = new ivm.Isolate({ memoryLimit: this.limits.memoryMb });
     try {
       const context = await isolate.createContext();
-      if (this.#fetch) {
-        // Picked up (and removed from the global object) by installHostFetch in the prelude.
-        await context.global.set('__isogateFetchRef', new ivm.Reference(typeof this.#fetch === 'function' ? this.#fetch : createPluginFetch(this.#fetch, this.instanceName, this.#logger)));
-      }
+      const fetchBridge = this.#fetch ? hostFetchBridge(typeof this.#fetch === 'function' ? this.#fetch : createPluginFetch(this.#fetch, this.instanceName, this.#logger)) : null;
+      // Picked up (and removed from the global object) by installHostFetch in the prelude.
+      if (fetchBridge) await context.global.set('__isogateFetchRef', new ivm.Reference(fetchBridge.start));
       await context.eval(prelude(this.limits.memoryMb), { timeout: 1_000 });
+      if (fetchBridge) {
+        // The way back for fetch answers, taken before any plugin code runs.
+        fetchBridge.connect((await context.global.get('__isogateFetchDeliver', { reference: true })) as ivm.Reference<(id: number, reply: string) => void>);
+        await context.global.delete('__isogateFetchDeliver');
+      }
       // URL, TextEncoder, crypto, console…: after the guards (the polyfills use the guarded builtins).
       await installSandbox(isolate, context);
       const script = await isolate.compileScript(`${this.bundle.code}\n;__isogateHost.register(__isogatePlugin)`, { filename: `isogate-plugin:${this.bundle.entry}` });
@@ -422,9 +426,20 @@ function release(loaded: Loaded): void {
   if (!loaded.isolate.isDisposed) loaded.isolate.dispose();
 }
 
+/** A number per fetch function (a test's fake): a function has no text to compare, only itself. */
+const fetchFunctionIds = new WeakMap<object, number>();
+let fetchFunctions = 0;
+
+function fetchIdentity(fetch: PluginFetchSource | null): string {
+  if (typeof fetch !== 'function') return JSON.stringify(fetch);
+  let id = fetchFunctionIds.get(fetch);
+  if (id === undefined) fetchFunctionIds.set(fetch, (id = ++fetchFunctions));
+  return `function #${id}`;
+}
+
 /** Same identity: same code, options, limits and fetch settings (the instance name is the map key). */
 export function hostIdentity(bundle: PluginBundle, optionsJson: string, limits: PluginLimitsResolved, fetch: PluginFetchSource | null): string {
-  return createHash('sha256').update(bundle.code).update('\0').update(optionsJson).update('\0').update(JSON.stringify(limits)).update('\0').update(JSON.stringify(fetch)).digest('base64');
+  return createHash('sha256').update(bundle.code).update('\0').update(optionsJson).update('\0').update(JSON.stringify(limits)).update('\0').update(fetchIdentity(fetch)).digest('base64');
 }
 
 export class PluginOptionsError extends Error {

@@ -10,7 +10,9 @@
 // `BaseContext` assigns its methods that way; now `RequestContext`), and a plugin's ctx.fetch
 // (undici's request() API does, per request; now the proxy's dispatch handler, and a timer
 // cleared with the call instead of AbortSignal.timeout, whose timer outlives it). The lint rule in
-// eslint.config.js keeps the pattern out of our own code.
+// eslint.config.js keeps the pattern out of our own code. ctx.fetch had a second cause of its own:
+// isolated-vm kept the host's side of a call whose result is a promise alive past its end (now a
+// call each way, neither waiting on a promise: hostFetchBridge in plugin-fetch.ts).
 //
 // The child runs with --no-opt, which keeps TurboFan (the only tier that ignores the mark) out for
 // the whole measurement, --no-maglev, which keeps the tiers the same throughout, and without
@@ -30,15 +32,12 @@ const MEASURED = 6_000;
 /**
  * Measured here, routed requests: ~5,000 bytes per request with none of the fixes, ~1,400 without
  * the tracing one, 30-80 with all (what is in flight at a scavenge). Unrouted (404s): ~1,700
- * without `reportSentToAll`, ~20 with it.
+ * without `reportSentToAll`, ~20 with it. Behind a plugin's ctx.fetch: ~5,000 with undici's
+ * request() API and AbortSignal.timeout, ~530 with the dispatch handler and a timer cleared with
+ * the call while the isolate still waited on a host promise through isolated-vm, ~60 with the
+ * bridge that hands no promise across (hostFetchBridge in plugin-fetch.ts).
  */
 const MAX_PROMOTED_PER_REQUEST = 400;
-/**
- * Behind a plugin's ctx.fetch: ~5,000 with undici's request() API and AbortSignal.timeout (see
- * plugin-fetch.ts), ~490 with the dispatch handler and a timer cleared with the call. The rest is
- * not explained yet (an async hook without a fetch promotes no more than the routed requests).
- */
-const MAX_PROMOTED_PER_FETCHING_REQUEST = 1_500;
 
 /**
  * The child's next IPC message. Rejects if the child has exited or exits first, or its channel
@@ -154,7 +153,7 @@ describe('request garbage under load: observed by tracing, metrics and logging, 
       assert.equal(idp.requests.filter((r) => r.url === '/introspect').length, WARMUP + MEASURED);
       assert.ok(routed <= MAX_PROMOTED_PER_REQUEST, `routed: ${routed} bytes per request promoted (at most ${MAX_PROMOTED_PER_REQUEST})`);
       assert.ok(unrouted <= MAX_PROMOTED_PER_REQUEST, `unrouted: ${unrouted} bytes per request promoted (at most ${MAX_PROMOTED_PER_REQUEST})`);
-      assert.ok(fetching <= MAX_PROMOTED_PER_FETCHING_REQUEST, `a plugin's ctx.fetch per request: ${fetching} bytes per request promoted (at most ${MAX_PROMOTED_PER_FETCHING_REQUEST})`);
+      assert.ok(fetching <= MAX_PROMOTED_PER_REQUEST, `a plugin's ctx.fetch per request: ${fetching} bytes per request promoted (at most ${MAX_PROMOTED_PER_REQUEST})`);
     } finally {
       // destroy, not close: a stuck child must not hold the test for undici's timeouts.
       await client?.destroy();
