@@ -48,6 +48,7 @@ await sandboxScript();
 const sandboxBuildMs = performance.now() - built;
 
 const setHeader = await bundlePlugin(path.join(import.meta.dirname, 'plugins/set-header.ts'));
+const setHeaderAsync = await bundlePlugin(path.join(import.meta.dirname, 'plugins/set-header-async.ts'));
 const webhook = await bundlePlugin(path.join(import.meta.dirname, '../examples/plugins/webhook-signature.ts'));
 
 // Isolate start: the whole plugin load (isolate, context, prelude, sandbox, bundle, options), interleaved.
@@ -68,6 +69,8 @@ const withoutGlobals = await load(setHeader, {}, kinds.without);
 const chain = (host: PluginHost) => compose([{ name: 'p1', middleware: createPluginMiddleware(host, 'p1', 'fail-closed', silentLogger()) }], terminal);
 const withPlugin = chain(withGlobals);
 const withPluginNoGlobals = chain(withoutGlobals);
+const asyncHost = await load(setHeaderAsync, {}, kinds.cached);
+const withAsyncPlugin = chain(asyncHost);
 
 async function cpuPerCall(call: () => unknown, calls = CALLS): Promise<number> {
   const start = process.cpuUsage();
@@ -93,19 +96,23 @@ const plugin: number[] = [];
 const pluginNoGlobals: number[] = [];
 const bare: number[] = [];
 const hmac: number[] = [];
+const asyncHook: number[] = [];
 await cpuPerCall(() => withPlugin(request()));
 await cpuPerCall(() => withPluginNoGlobals(request()));
 await cpuPerCall(() => terminal(request()));
 await cpuPerCall(hmacCall, CALLS / 10);
+await cpuPerCall(() => withAsyncPlugin(request()));
 for (let r = 0; r < ROUNDS; r++) {
   plugin.push(await cpuPerCall(() => withPlugin(request())));
   pluginNoGlobals.push(await cpuPerCall(() => withPluginNoGlobals(request())));
   bare.push(await cpuPerCall(() => terminal(request())));
   hmac.push(await cpuPerCall(hmacCall, CALLS / 10));
+  asyncHook.push(await cpuPerCall(() => withAsyncPlugin(request())));
 }
 withGlobals.dispose();
 withoutGlobals.dispose();
 hmacHost.dispose();
+asyncHost.dispose();
 process.stdout.write(
   `${JSON.stringify({
     calls: CALLS,
@@ -115,6 +122,7 @@ process.stdout.write(
     hookCpuUs: median(plugin) - median(bare),
     hookCpuUsNoGlobals: median(pluginNoGlobals) - median(bare),
     hmacHookCpuUs: median(hmac),
+    asyncHookCpuUs: median(asyncHook) - median(bare),
     startRounds: STARTS,
     startMsCached: median(starts.cached),
     startMsCold: median(starts.cold),

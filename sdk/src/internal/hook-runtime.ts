@@ -41,6 +41,15 @@ export interface HookRuntime {
    * sends them: each argument that crosses into an isolate costs, one costs least.
    */
   callPacked(packed: string): string;
+  /**
+   * The answer parked as `\u0000<id>` if its promise has settled: its text, or its rejection
+   * thrown; `\u0000` while it is still pending (then `settle`). The host calls it right after the
+   * call that answered `\u0000<id>`: a hook that is async but awaits nothing that takes time (an
+   * `async onRequest` that only sets headers) has settled by then, since the isolate runs its
+   * promise jobs before the call returns, and costs one more synchronous call, not a round trip.
+   */
+  take(id: number): string;
+  /** The answer parked as `\u0000<id>`, when it comes. */
   settle(id: number): Promise<string>;
   /**
    * Add a line to the log of the hook call in progress, as `ctx.log` does (the isolate's `console`
@@ -247,8 +256,28 @@ export function createHookRuntime(fetchOverride?: (url: string, init: string) =>
 
   let plugin: Record<string, unknown> | null = null;
   let options: unknown = {};
-  const pending = new Map<number, Promise<string>>();
+  /** An answer still to come: `\u0000<id>` names it to the host; `state` 0 pending, 1 fulfilled, 2 rejected. */
+  type Pending = { promise: Promise<string>; state: 0 | 1 | 2; value: unknown };
+  const pending = new Map<number, Pending>();
   let nextId = 1;
+
+  /** Park an answer that is a promise: the host takes it at once if it settled with the call, or waits (`take`, `settle`). */
+  function defer(promise: Promise<string>): string {
+    const id = nextId++;
+    const entry: Pending = { promise, state: 0, value: undefined };
+    pending.set(id, entry);
+    promise.then(
+      (text) => {
+        entry.state = 1;
+        entry.value = text;
+      },
+      (err: unknown) => {
+        entry.state = 2;
+        entry.value = err;
+      },
+    );
+    return `\u0000${id}`;
+  }
 
   /**
    * The log of the call that last entered the isolate, for `console`. Exact: a call's synchronous
@@ -286,11 +315,7 @@ export function createHookRuntime(fetchOverride?: (url: string, init: string) =>
     } catch (err) {
       return rejected(err);
     }
-    if (result !== null && typeof result === 'object' && typeof (result as Promise<unknown>).then === 'function') {
-      const id = nextId++;
-      pending.set(id, Promise.resolve(result).then(done, rejected));
-      return `\u0000${id}`;
-    }
+    if (result !== null && typeof result === 'object' && typeof (result as Promise<unknown>).then === 'function') return defer(Promise.resolve(result).then(done, rejected));
     return done(result);
   }
 
@@ -349,11 +374,7 @@ export function createHookRuntime(fetchOverride?: (url: string, init: string) =>
     };
     const fn = plugin![hook] as (...args: unknown[]) => unknown;
     const result = hook === 'onResponse' ? fn.call(plugin, res, req, ctx) : fn.call(plugin, req, ctx);
-    if (result !== null && typeof result === 'object' && typeof (result as Promise<unknown>).then === 'function') {
-      const id = nextId++;
-      pending.set(id, Promise.resolve(result).then(finish));
-      return `\u0000${id}`;
-    }
+    if (result !== null && typeof result === 'object' && typeof (result as Promise<unknown>).then === 'function') return defer(Promise.resolve(result).then(finish));
     return finish(result);
   }
 
@@ -478,9 +499,7 @@ export function createHookRuntime(fetchOverride?: (url: string, init: string) =>
       const result = schema.validate(raw) as Result | Promise<Result>;
       const answer = result instanceof Promise ? result.then(report) : report(result);
       if (typeof answer === 'string') return answer;
-      const id = nextId++;
-      pending.set(id, answer);
-      return `\u0000${id}`;
+      return defer(answer);
     },
     call: run,
     callPacked(packed: string): string {
@@ -498,10 +517,17 @@ export function createHookRuntime(fetchOverride?: (url: string, init: string) =>
       const requestHeaders = packed.slice(inputEnd, headersEnd);
       return headersEnd === packed.length ? run(hook, input, requestHeaders) : run(hook, input, requestHeaders, packed.slice(headersEnd));
     },
-    settle(id: number): Promise<string> {
-      const p = pending.get(id)!;
+    take(id: number): string {
+      const entry = pending.get(id);
+      if (entry === undefined || entry.state === 0) return '\u0000';
       pending.delete(id);
-      return p;
+      if (entry.state === 2) throw entry.value;
+      return entry.value as string;
+    },
+    settle(id: number): Promise<string> {
+      const entry = pending.get(id)!;
+      pending.delete(id);
+      return entry.promise;
     },
     log(level: 'debug' | 'info' | 'warn' | 'error', message: string, where?: string): void {
       if (current && current.length < 100) current.push(where === undefined ? [level, String(message), null] : [level, String(message), null, where]);
