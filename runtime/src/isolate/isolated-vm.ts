@@ -17,8 +17,8 @@ import ivm from 'isolated-vm';
  * happens depends on whether marking was under way at that moment, hence the rarity.
  *
  * A full GC in the process's 'exit' event (before the cleanup hooks) finishes any marking and
- * runs those callbacks while isolated-vm's state is still there; the teardown then has no marking
- * to finish and collects nothing. process.exit() is not the way out instead: it skips the cleanup
+ * runs those callbacks while isolated-vm's state is still there, and incremental marking is then
+ * switched off: the teardown has no marking to finish and collects nothing. process.exit() is not the way out instead: it skips the cleanup
  * hook that waits for isolates still being torn down on isolated-vm's threads (exit-once-idle.ts).
  * `runtime/src/isolate/isolated-vm.test.ts` reproduces the crash deterministically
  * (--stress-incremental-marking) and checks this.
@@ -39,8 +39,13 @@ function finishGcBeforeTeardown(): void {
     }
   }
   // Registered when isolated-vm is first loaded, so it runs before any 'exit' listener added
-  // later; none of those in the runtime creates isolated-vm objects.
-  process.once('exit', () => gc());
+  // later. Such a listener may still make garbage and grow the heap: with incremental marking off
+  // from here on, no marking can be under way at teardown, so no GC runs there at all.
+  process.once('exit', () => {
+    gc();
+    v8.setFlagsFromString('--no-incremental-marking');
+    v8.setFlagsFromString('--no-stress-incremental-marking');
+  });
 }
 
 finishGcBeforeTeardown();
