@@ -8,8 +8,12 @@ export const WATCHDOG_TICK_MS = 5;
 const SLOTS = 1024;
 /** Int32 cells before the slots: [0] the loop's control word (0 run, 1 stop), [1] slots in use (high-water mark). */
 const HEADER = 2;
-/** Int32 cells per slot: the call in progress (0: none), the limit in ms (0: not watched), the call that was stopped. */
-const STRIDE = 3;
+/**
+ * Int32 cells per slot: the call in progress (0: none), the CPU limit in ms (0: not watched), the
+ * call that was stopped (its id for its CPU limit, minus its id for its wall-clock one), the
+ * wall-clock limit in ms (0: none).
+ */
+const STRIDE = 4;
 
 /**
  * Trusted code, run in the watchdog's own isolate on one of isolated-vm's pool threads. It
@@ -74,14 +78,20 @@ const LOOP = `globalThis.__watch = (sab, isolates, H, S, TICK, clockSab) => {
       if (id === 0) { last[i] = 0; continue; }
       if (id !== last[i]) { last[i] = id; since[i] = now; base[i] = NaN; continue; }
       const limit = Atomics.load(s, at + 1);
-      if (limit === 0 || !spent(i, limit, now - since[i])) continue;
+      if (limit === 0) continue;
+      // The wall-clock limit catches a call that uses no CPU and never ends: the host's thread
+      // waiting for the isolate while a pool thread runs the plugin's async code in it (code after
+      // an await) and does not let go.
+      const wallLimit = Atomics.load(s, at + 3);
+      const overWall = wallLimit !== 0 && now - since[i] >= wallLimit;
+      if (!overWall && !spent(i, limit, now - since[i])) continue;
       // The call may have ended while its time was judged (reading the clock waits): stop only
       // the call still running. In the window left between this check and the stop, the call can
       // still end (the host then finds its isolate disposed at the next call and replaces it,
       // plugin-host.ts), or a next call can begin and be the one stopped (reported as a memory
       // kill, as an isolate disposed under a call is): rare, and never a call left unguarded.
       if (Atomics.load(s, at) !== id) continue;
-      Atomics.store(s, at + 2, id);
+      Atomics.store(s, at + 2, overWall ? -id : id);
       since[i] = Infinity;
       base[i] = Infinity;
       const isolate = isolates[i];
@@ -119,6 +129,10 @@ export interface WatchedIsolate {
   leave(): void;
   /** Whether the watchdog stopped the call with this id (the isolate is disposed). */
   stopped(id: number): boolean;
+  /** Why it stopped it: its CPU limit, or its wall-clock limit (it waited that long for the isolate); null if it did not. */
+  stoppedFor(id: number): 'cpu' | 'wall' | null;
+  /** Why the watchdog last stopped a call into this isolate (and so disposed it), if it did. */
+  lastStop(): 'cpu' | 'wall' | null;
   /** Stop watching (the isolate is being discarded); the slot is reused. */
   release(): void;
 }
@@ -191,27 +205,28 @@ export class HookWatchdog {
   }
 
   /**
-   * Watch `isolate`: a synchronous call into it that runs longer than `limitMs` is stopped by
+   * Watch `isolate`: a synchronous call into it that runs longer than `limitMs` (CPU), or that has
+   * gone on for `wallMs` of wall-clock time (0: no such limit), is stopped by
    * disposing it. Null (never a rejection) when every slot is taken or the watchdog cannot take
    * it: the caller then uses isolated-vm's timeout. `logger` hears, once per process, if limits
    * have to be judged by wall time.
    */
-  watch(isolate: ivm.Isolate, limitMs: number, logger?: WatchdogLogger): Promise<WatchedIsolate | null> {
+  watch(isolate: ivm.Isolate, limitMs: number, logger?: WatchdogLogger, wallMs = 0): Promise<WatchedIsolate | null> {
     if (logger) this.#logger ??= logger;
     this.#reportFallback();
-    const run = this.#queue.then(() => this.#install(isolate, limitMs));
+    const run = this.#queue.then(() => this.#install(isolate, limitMs, wallMs));
     this.#queue = run.catch(() => {});
     return run;
   }
 
-  async #install(isolate: ivm.Isolate, limitMs: number): Promise<WatchedIsolate | null> {
+  async #install(isolate: ivm.Isolate, limitMs: number, wallMs: number): Promise<WatchedIsolate | null> {
     const slot = this.#free.pop() ?? (this.#used < SLOTS ? this.#used++ : -1);
     if (slot < 0) return null;
     await (this.#clock ??= this.#startClock());
     const { promise, resolve } = Promise.withResolvers<void>();
     this.#handover = promise;
     try {
-      return await this.#handOver(isolate, slot, limitMs);
+      return await this.#handOver(isolate, slot, limitMs, wallMs);
     } finally {
       // Calls that waited for the handover run now: covered, or (the loop could not restart) on
       // their own timeout.
@@ -221,7 +236,7 @@ export class HookWatchdog {
   }
 
   /** Stop the loop, put `isolate` in `slot`, start the next epoch. */
-  async #handOver(isolate: ivm.Isolate, slot: number, limitMs: number): Promise<WatchedIsolate | null> {
+  async #handOver(isolate: ivm.Isolate, slot: number, limitMs: number, wallMs: number): Promise<WatchedIsolate | null> {
     try {
       await this.#stop();
       this.#ensureIsolate().setSync(slot, isolate);
@@ -234,6 +249,7 @@ export class HookWatchdog {
     const at = HEADER + slot * STRIDE;
     Atomics.store(this.#cells, at, 0);
     Atomics.store(this.#cells, at + 2, 0);
+    Atomics.store(this.#cells, at + 3, wallMs > 0 ? Math.max(1, Math.trunc(wallMs)) : 0);
     Atomics.store(this.#cells, at + 1, Math.max(1, Math.trunc(limitMs)));
     Atomics.store(this.#cells, 1, this.#used);
     this.#active++;
@@ -256,7 +272,16 @@ export class HookWatchdog {
       leave: () => {
         Atomics.store(cells, at, 0);
       },
-      stopped: (id) => id !== 0 && Atomics.load(cells, at + 2) === id,
+      stopped: (id) => id !== 0 && Math.abs(Atomics.load(cells, at + 2)) === id,
+      stoppedFor: (id) => {
+        const stopped = Atomics.load(cells, at + 2);
+        if (id === 0 || Math.abs(stopped) !== id) return null;
+        return stopped < 0 ? 'wall' : 'cpu';
+      },
+      lastStop: () => {
+        const stopped = Atomics.load(cells, at + 2);
+        return stopped === 0 ? null : stopped < 0 ? 'wall' : 'cpu';
+      },
       release: () => {
         if (released) return;
         released = true;

@@ -202,7 +202,9 @@ export class PluginHost {
       hostRef.release();
       if (first) this.manifest = manifest;
       else this.#built++;
-      const watched = await HookWatchdog.shared().watch(isolate, this.limits.cpuMs, this.#logger);
+      // wallMs too: a call waiting for the isolate while its async code runs on another thread
+      // uses no CPU, and must not wait for ever (hook-watchdog.ts).
+      const watched = await HookWatchdog.shared().watch(isolate, this.limits.cpuMs, this.#logger, this.limits.wallMs);
       return { isolate, context, call, take, settle, watched };
     } catch (err) {
       if (!isolate.isDisposed) isolate.dispose();
@@ -401,11 +403,18 @@ export class PluginHost {
       this.#discard(loaded);
       return err;
     }
-    if (loaded.watched?.stopped(callId)) {
+    const stoppedFor = loaded.watched?.stoppedFor(callId) ?? null;
+    if (stoppedFor !== null) {
       this.#discard(loaded);
+      if (stoppedFor === 'wall') return new PluginFailure(name, 'deadline', `hook exceeded its ${this.limits.wallMs} ms deadline waiting for the plugin's isolate (its async code kept it busy)`);
       return new PluginFailure(name, 'timeout', `hook exceeded its ${this.limits.cpuMs} ms CPU limit`);
     }
     const message = err instanceof Error ? err.message : String(err);
+    // Another call's wall-clock stop disposed the isolate under this one (async code that kept it).
+    if (loaded.isolate.isDisposed && loaded.watched?.lastStop() === 'wall') {
+      this.#discard(loaded);
+      return new PluginFailure(name, 'deadline', `the plugin's isolate was stopped: a call waited ${this.limits.wallMs} ms for it`);
+    }
     if (loaded.isolate.isDisposed || /memory limit/i.test(message)) {
       this.#discard(loaded);
       return new PluginFailure(name, 'memory', message);
