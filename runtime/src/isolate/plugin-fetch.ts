@@ -84,6 +84,13 @@ export function createPluginFetch(settings: PluginFetchSettings, plugin: string,
 export type FetchDelivery = { applyIgnored(self: undefined, args: [number, string]): void };
 
 /**
+ * Fetches one plugin isolate may have in flight at once: enough for a fetch per request at any
+ * concurrency a gateway sees, and a bound on what a loop of fetches can send to the allowed
+ * origins (past it, ctx.fetch fails at once with a message saying so).
+ */
+export const MAX_FETCHES_IN_FLIGHT = 1_000;
+
+/**
  * The host's side of the ctx.fetch bridge: `start` is what the isolate calls (no result: isolated-vm
  * runs it as a task on the event loop), and each answer goes back through `deliver`, set once the
  * isolate's prelude has made it. Neither direction hands a promise across.
@@ -93,8 +100,13 @@ export type FetchDelivery = { applyIgnored(self: undefined, args: [number, strin
  * promise and closures to be promoted by the next scavenge: ~530 bytes per request behind a plugin
  * fetching on every request, against ~60 this way (test/e2e/proxy/promotion.test.ts).
  */
-export function hostFetchBridge(fetch: (url: string, init: string) => Promise<string>): { start: (url: unknown, init: unknown, id: unknown) => void; connect: (deliver: FetchDelivery) => void } {
+export function hostFetchBridge(
+  fetch: (url: string, init: string) => Promise<string>,
+  maxInFlight = MAX_FETCHES_IN_FLIGHT,
+): { start: (url: unknown, init: unknown, id: unknown) => void; connect: (deliver: FetchDelivery, alive: () => boolean) => void } {
   let deliver: FetchDelivery | null = null;
+  let alive: () => boolean = () => true;
+  let inFlight = 0;
   const answer = (id: number, reply: string): void => {
     try {
       deliver?.applyIgnored(undefined, [id, reply]);
@@ -106,24 +118,37 @@ export function hostFetchBridge(fetch: (url: string, init: string) => Promise<st
   const start = (url: unknown, init: unknown, id: unknown): void => {
     // Only the isolate's own installHostFetch calls this, with two strings and a number.
     if (typeof id !== 'number') return;
+    // Asked by an isolate that is gone since (the calls are queued: a loop of fetches stopped by
+    // its CPU limit leaves thousands behind it): nobody is waiting, nothing is sent.
+    if (!alive()) return;
     if (typeof url !== 'string' || typeof init !== 'string') {
       answer(id, JSON.stringify({ error: 'ctx.fetch: invalid arguments' }));
       return;
     }
+    if (inFlight >= maxInFlight) {
+      answer(id, JSON.stringify({ error: `ctx.fetch: ${maxInFlight} fetches of this plugin are already in flight` }));
+      return;
+    }
+    inFlight++;
     // Never rejects across the boundary: a failure of a fetch source the gateway did not build (a
     // test's) travels as `{"error": ...}` like the gateway's own.
     Promise.resolve()
       .then(() => fetch(url, init))
       .then(
-        (reply) => answer(id, reply),
+        (reply) => {
+          inFlight--;
+          answer(id, reply);
+        },
         (err: unknown) => {
+          inFlight--;
           const message = err instanceof Error ? err.message : String(err);
           answer(id, JSON.stringify({ error: message.startsWith('ctx.fetch:') ? message : `ctx.fetch: ${message}` }));
         },
       );
   };
-  const connect = (to: FetchDelivery): void => {
+  const connect = (to: FetchDelivery, isAlive: () => boolean): void => {
     deliver = to;
+    alive = isAlive;
   };
   return { start, connect };
 }

@@ -67,6 +67,8 @@ interface Loaded {
   call: ivm.Reference<(packed: string) => string>;
   /** The runtime's `take`: an async hook's answer if it settled with the call (see `#run`). */
   take: ivm.Reference<(id: number) => string>;
+  /** The runtime's `forgetLast`: drop what a call that threw had parked. */
+  forgetLast: ivm.Reference<() => void>;
   settle: ivm.Reference<(id: number) => Promise<string>>;
   /** The CPU limit of synchronous calls (null: every call passes isolated-vm's own timeout). */
   watched: WatchedIsolate | null;
@@ -176,7 +178,7 @@ export class PluginHost {
       await context.eval(prelude(this.limits.memoryMb), { timeout: 1_000 });
       if (fetchBridge) {
         // The way back for fetch answers, taken before any plugin code runs.
-        fetchBridge.connect((await context.global.get('__isogateFetchDeliver', { reference: true })) as ivm.Reference<(id: number, reply: string) => void>);
+        fetchBridge.connect((await context.global.get('__isogateFetchDeliver', { reference: true })) as ivm.Reference<(id: number, reply: string) => void>, () => !isolate.isDisposed);
         await context.global.delete('__isogateFetchDeliver');
       }
       // URL, TextEncoder, crypto, console…: after the guards (the polyfills use the guarded builtins).
@@ -198,14 +200,16 @@ export class PluginHost {
       if (!configured.ok) throw new PluginOptionsError(configured.issues ?? [], manifest.name);
       const call = (await hostRef.get('callPacked', { reference: true })) as Loaded['call'];
       const take = (await hostRef.get('take', { reference: true })) as Loaded['take'];
+      const forgetLast = (await hostRef.get('forgetLast', { reference: true })) as Loaded['forgetLast'];
       configure.release();
       hostRef.release();
       if (first) this.manifest = manifest;
       else this.#built++;
       // wallMs too: a call waiting for the isolate while its async code runs on another thread
-      // uses no CPU, and must not wait for ever (hook-watchdog.ts).
-      const watched = await HookWatchdog.shared().watch(isolate, this.limits.cpuMs, this.#logger, this.limits.wallMs);
-      return { isolate, context, call, take, settle, watched };
+      // uses no CPU, and must not wait for ever (hook-watchdog.ts). Never below cpuMs: a hook is
+      // not stopped by the clock before it could have used its CPU time.
+      const watched = await HookWatchdog.shared().watch(isolate, this.limits.cpuMs, this.#logger, this.#callWallMs);
+      return { isolate, context, call, take, forgetLast, settle, watched };
     } catch (err) {
       if (!isolate.isDisposed) isolate.dispose();
       throw err;
@@ -369,7 +373,16 @@ export class PluginHost {
       // ~100 ms before source-map-position.ts), which once got a plugin's isolate stopped after
       // its hook had already returned.
       if (callId !== 0) watched!.leave();
-      throw this.#classify(err, loaded, callId);
+      const failure = this.#classify(err, loaded, callId);
+      // The isolate is kept after a throw: what the call parked before throwing must not stay.
+      if (failure.kind === 'throw' && !loaded.isolate.isDisposed) {
+        try {
+          loaded.forgetLast.applySync(undefined, [], { timeout: this.limits.cpuMs });
+        } catch {
+          // the isolate went away meanwhile: so did what it held
+        }
+      }
+      throw failure;
     }
     if (callId !== 0) watched!.leave();
     if (result.charCodeAt(0) !== 0) return result;
@@ -397,6 +410,11 @@ export class PluginHost {
     }
   }
 
+  /** How long a synchronous call may go on by the clock: wallMs, never less than cpuMs. */
+  get #callWallMs(): number {
+    return Math.max(this.limits.wallMs, this.limits.cpuMs);
+  }
+
   #classify(err: unknown, loaded: Loaded, callId = 0): PluginFailure {
     const name = this.manifest.name;
     if (err instanceof PluginFailure) {
@@ -406,14 +424,14 @@ export class PluginHost {
     const stoppedFor = loaded.watched?.stoppedFor(callId) ?? null;
     if (stoppedFor !== null) {
       this.#discard(loaded);
-      if (stoppedFor === 'wall') return new PluginFailure(name, 'deadline', `hook exceeded its ${this.limits.wallMs} ms deadline waiting for the plugin's isolate (its async code kept it busy)`);
+      if (stoppedFor === 'wall') return new PluginFailure(name, 'deadline', `hook exceeded its ${this.#callWallMs} ms deadline waiting for the plugin's isolate (its async code kept it busy)`);
       return new PluginFailure(name, 'timeout', `hook exceeded its ${this.limits.cpuMs} ms CPU limit`);
     }
     const message = err instanceof Error ? err.message : String(err);
     // Another call's wall-clock stop disposed the isolate under this one (async code that kept it).
     if (loaded.isolate.isDisposed && loaded.watched?.lastStop() === 'wall') {
       this.#discard(loaded);
-      return new PluginFailure(name, 'deadline', `the plugin's isolate was stopped: a call waited ${this.limits.wallMs} ms for it`);
+      return new PluginFailure(name, 'deadline', `the plugin's isolate was stopped: a call waited ${this.#callWallMs} ms for it`);
     }
     if (loaded.isolate.isDisposed || /memory limit/i.test(message)) {
       this.#discard(loaded);

@@ -52,6 +52,12 @@ export interface HookRuntime {
   /** The answer parked as `\u0000<id>`, when it comes. */
   settle(id: number): Promise<string>;
   /**
+   * Drop the answer the last call parked. The host calls it when that call threw instead of
+   * answering (isolated-vm throws a rejection the plugin left unhandled at the end of the call,
+   * after the hook's own promise was parked): nobody would ever take or settle it.
+   */
+  forgetLast(): void;
+  /**
    * Add a line to the log of the hook call in progress, as `ctx.log` does (the isolate's `console`
    * writes here; a line outside any call is dropped). `where` is the caller's `line:column` in the
    * plugin's bundle, which the host maps to the plugin's source. Uses no `this`.
@@ -260,12 +266,15 @@ export function createHookRuntime(fetchOverride?: (url: string, init: string) =>
   type Pending = { promise: Promise<string>; state: 0 | 1 | 2; value: unknown };
   const pending = new Map<number, Pending>();
   let nextId = 1;
+  /** The answer the call in progress parked, until the next call starts (see `forgetLast`). */
+  let lastDeferred = 0;
 
   /** Park an answer that is a promise: the host takes it at once if it settled with the call, or waits (`take`, `settle`). */
   function defer(promise: Promise<string>): string {
     const id = nextId++;
     const entry: Pending = { promise, state: 0, value: undefined };
     pending.set(id, entry);
+    lastDeferred = id;
     promise.then(
       (text) => {
         entry.state = 1;
@@ -320,6 +329,7 @@ export function createHookRuntime(fetchOverride?: (url: string, init: string) =>
   }
 
   function run(hook: string, input: string, requestHeaders: string, responseHeaders?: string): string {
+    lastDeferred = 0;
     const msg = JSON.parse(input);
     const logs: LogEntry[] = [];
     current = logs;
@@ -517,6 +527,10 @@ export function createHookRuntime(fetchOverride?: (url: string, init: string) =>
       const requestHeaders = packed.slice(inputEnd, headersEnd);
       return headersEnd === packed.length ? run(hook, input, requestHeaders) : run(hook, input, requestHeaders, packed.slice(headersEnd));
     },
+    forgetLast(): void {
+      if (lastDeferred !== 0) pending.delete(lastDeferred);
+      lastDeferred = 0;
+    },
     take(id: number): string {
       const entry = pending.get(id);
       if (entry === undefined || entry.state === 0) return '\u0000';
@@ -525,7 +539,9 @@ export function createHookRuntime(fetchOverride?: (url: string, init: string) =>
       return entry.value as string;
     },
     settle(id: number): Promise<string> {
-      const entry = pending.get(id)!;
+      const entry = pending.get(id);
+      // Plugin code can reach this runtime and take an answer itself: that fails its own call.
+      if (entry === undefined) return Promise.reject(new Error(`the hook's answer ${id} is gone (taken by something other than the gateway)`));
       pending.delete(id);
       return entry.promise;
     },
