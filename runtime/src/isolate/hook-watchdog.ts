@@ -22,6 +22,11 @@ const STRIDE = 4;
  * has used its limit the isolate is disposed (V8 terminates the running script on the host's
  * thread). The stopped call is recorded first so the host reports a timeout, not an out-of-memory.
  *
+ * A slot may also carry a wall-clock limit (the plugin's wallMs, never below its CPU limit): a
+ * call that has gone on that long is stopped too, whatever CPU it used. That one is what frees the
+ * host's thread when it waits for the isolate's lock while a pool thread runs the plugin's async
+ * code (using no CPU), and unlike the CPU limit it does count a pause of the whole process.
+ *
  * What "used its limit" means: CPU time of the hook thread, read from the CPU clock
  * (hook-thread-cpu-clock.ts), so that a pause of the whole process (SIGSTOP, a GC elsewhere, CPU
  * contention, cgroup throttling) during a hook does not count against the plugin. The host still
@@ -81,10 +86,11 @@ const LOOP = `globalThis.__watch = (sab, isolates, H, S, TICK, clockSab) => {
       if (limit === 0) continue;
       // The wall-clock limit catches a call that uses no CPU and never ends: the host's thread
       // waiting for the isolate while a pool thread runs the plugin's async code in it (code after
-      // an await) and does not let go.
+      // an await) and does not let go. CPU is judged first, so a runaway is reported as one.
       const wallLimit = Atomics.load(s, at + 3);
-      const overWall = wallLimit !== 0 && now - since[i] >= wallLimit;
-      if (!overWall && !spent(i, limit, now - since[i])) continue;
+      const overCpu = spent(i, limit, now - since[i]);
+      const overWall = !overCpu && wallLimit !== 0 && now - since[i] >= wallLimit;
+      if (!overCpu && !overWall) continue;
       // The call may have ended while its time was judged (reading the clock waits): stop only
       // the call still running. In the window left between this check and the stop, the call can
       // still end (the host then finds its isolate disposed at the next call and replaces it,
@@ -260,6 +266,7 @@ export class HookWatchdog {
   #handle(slot: number, at: number): WatchedIsolate {
     const cells = this.#cells;
     let released = false;
+    let stoppedAtRelease = 0;
     return {
       enter: () => {
         if (!this.#covering) return 0;
@@ -279,12 +286,14 @@ export class HookWatchdog {
         return stopped < 0 ? 'wall' : 'cpu';
       },
       lastStop: () => {
-        const stopped = Atomics.load(cells, at + 2);
+        // Once released the slot may belong to another isolate: answer from what it held then.
+        const stopped = released ? stoppedAtRelease : Atomics.load(cells, at + 2);
         return stopped === 0 ? null : stopped < 0 ? 'wall' : 'cpu';
       },
       release: () => {
         if (released) return;
         released = true;
+        stoppedAtRelease = Atomics.load(cells, at + 2);
         Atomics.store(cells, at + 1, 0);
         Atomics.store(cells, at, 0);
         this.#active--;

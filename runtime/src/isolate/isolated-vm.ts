@@ -1,5 +1,6 @@
 import v8 from 'node:v8';
 import vm from 'node:vm';
+import { isMainThread } from 'node:worker_threads';
 import ivm from 'isolated-vm';
 
 /**
@@ -43,8 +44,8 @@ function finishGcBeforeTeardown(): void {
   // from here on, no marking can be under way at teardown, so no GC runs there at all.
   process.once('exit', () => {
     gc();
-    v8.setFlagsFromString('--no-incremental-marking');
-    v8.setFlagsFromString('--no-stress-incremental-marking');
+    // V8's flags are the process's: a worker thread leaving must not change the main thread's GC.
+    if (isMainThread) v8.setFlagsFromString('--no-incremental-marking');
   });
 }
 

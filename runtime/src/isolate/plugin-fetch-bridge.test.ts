@@ -155,6 +155,22 @@ describe('ctx.fetch bridge, host side (hostFetchBridge)', () => {
     assert.equal(open.length, 3, 'one finished: one more may go');
   });
 
+  it('counts a fetch that failed as finished', async () => {
+    let calls = 0;
+    const bridge = hostFetchBridge(async () => {
+      calls++;
+      throw new Error('refused');
+    }, 1);
+    const { got, deliver } = answers();
+    bridge.connect(deliver, () => true);
+    bridge.start('http://a.test/', '{}', 1);
+    await settle();
+    bridge.start('http://a.test/', '{}', 2);
+    await settle();
+    assert.equal(calls, 2, 'the bound of one was free again');
+    assert.deepEqual(got.map(([id]) => id), [1, 2]);
+  });
+
   it('answers bad arguments with an error and starts nothing for an isolate that is gone', async () => {
     let calls = 0;
     const bridge = hostFetchBridge(async () => (calls++, '{}'));

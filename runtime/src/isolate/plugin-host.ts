@@ -368,21 +368,22 @@ export class PluginHost {
         if (taken.charCodeAt(0) !== 0) result = taken;
       }
     } catch (err) {
-      // Leave first: the watchdog charges the hook thread's CPU time until leave(), and
-      // classifying a throw reads the plugin's source map (11-15 ms cold for a bundle with zod,
-      // ~100 ms before source-map-position.ts), which once got a plugin's isolate stopped after
-      // its hook had already returned.
-      if (callId !== 0) watched!.leave();
-      const failure = this.#classify(err, loaded, callId);
-      // The isolate is kept after a throw: what the call parked before throwing must not stay.
-      if (failure.kind === 'throw' && !loaded.isolate.isDisposed) {
+      // A kept isolate must not keep what the call parked before it threw. Still inside the
+      // watchdog's cover: waiting for the isolate's lock (its async code may hold it) is only
+      // ever stopped by the watchdog, never by isolated-vm's timeout.
+      if (!loaded.isolate.isDisposed) {
         try {
-          loaded.forgetLast.applySync(undefined, [], { timeout: this.limits.cpuMs });
+          loaded.forgetLast.applySync(undefined, [], unwatched);
         } catch {
           // the isolate went away meanwhile: so did what it held
         }
       }
-      throw failure;
+      // Leave before classifying: the watchdog charges the hook thread's CPU time until leave(),
+      // and classifying a throw reads the plugin's source map (11-15 ms cold for a bundle with
+      // zod, ~100 ms before source-map-position.ts), which once got a plugin's isolate stopped
+      // after its hook had already returned.
+      if (callId !== 0) watched!.leave();
+      throw this.#classify(err, loaded, callId);
     }
     if (callId !== 0) watched!.leave();
     if (result.charCodeAt(0) !== 0) return result;
