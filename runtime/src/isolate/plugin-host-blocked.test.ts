@@ -20,3 +20,14 @@ it('a call that waits for an isolate busy with async code is stopped at the plug
   // The spinning call itself fails too: its isolate is gone.
   assert.equal(out.first, 'deadline');
 });
+
+// The same wait, earlier: a fetch the plugin's module code asks for while it loads. Its answer
+// would run the plugin's code on a pool thread while the host configures the isolate (a call no
+// watchdog covers yet). Such fetches are not sent.
+it('a fetch asked for while the plugin loads is not sent, and the plugin loads and serves', () => {
+  const child = spawnSync(process.execPath, [path.join(import.meta.dirname, 'fixtures/load-with-fetch-at-load.ts')], { encoding: 'utf8', timeout: 90_000 });
+  assert.equal(child.signal, null, `the process hung (killed after 90 s): ${child.stderr}`);
+  assert.equal(child.status, 0, child.stderr);
+  const out = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as { fetches: number; ops: unknown };
+  assert.deepEqual(out, { fetches: 0, ops: [['s', 'x-loaded', 'yes']] });
+});

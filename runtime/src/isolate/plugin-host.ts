@@ -176,9 +176,15 @@ export class PluginHost {
       // Picked up (and removed from the global object) by installHostFetch in the prelude.
       if (fetchBridge) await context.global.set('__isogateFetchRef', new ivm.Reference(fetchBridge.start));
       await context.eval(prelude(this.limits.memoryMb), { timeout: 1_000 });
+      // Fetches start only once the isolate serves hooks. One asked for by the plugin's module
+      // code or its options schema is dropped (nobody awaits those): its answer would run the
+      // plugin's code on one of isolated-vm's threads, and `configure` below, a synchronous call
+      // no watchdog covers yet, would then wait for the isolate's lock for as long as that code
+      // runs.
+      let serving = false;
       if (fetchBridge) {
         // The way back for fetch answers, taken before any plugin code runs.
-        fetchBridge.connect((await context.global.get('__isogateFetchDeliver', { reference: true })) as ivm.Reference<(id: number, reply: string) => void>, () => !isolate.isDisposed);
+        fetchBridge.connect((await context.global.get('__isogateFetchDeliver', { reference: true })) as ivm.Reference<(id: number, reply: string) => void>, () => serving && !isolate.isDisposed);
         await context.global.delete('__isogateFetchDeliver');
       }
       // URL, TextEncoder, crypto, console…: after the guards (the polyfills use the guarded builtins).
@@ -209,6 +215,7 @@ export class PluginHost {
       // uses no CPU, and must not wait for ever (hook-watchdog.ts). Never below cpuMs: a hook is
       // not stopped by the clock before it could have used its CPU time.
       const watched = await HookWatchdog.shared().watch(isolate, this.limits.cpuMs, this.#logger, this.#callWallMs);
+      serving = true;
       return { isolate, context, call, take, forgetLast, settle, watched };
     } catch (err) {
       if (!isolate.isDisposed) isolate.dispose();
