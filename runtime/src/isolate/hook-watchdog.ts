@@ -114,6 +114,15 @@ const LOOP = `globalThis.__watch = (sab, isolates, H, S, TICK, clockSab) => {
  */
 export const WATCHDOG_SCRIPTS: readonly string[] = [`${LOOP}\n;void 0`, 'globalThis.__isolates = [];\nvoid 0'];
 
+/**
+ * What a slot's "stopped" cell says: a stop for the CPU limit (the call's id) or the wall-clock one
+ * (minus its id), for the call `id` if given, else for whichever call it was; null for none.
+ */
+function stopReason(cell: number, id?: number): 'cpu' | 'wall' | null {
+  if (cell === 0 || (id !== undefined && Math.abs(cell) !== id)) return null;
+  return cell < 0 ? 'wall' : 'cpu';
+}
+
 /** Where the watchdog says, once, that limits are judged by wall time. */
 export type WatchdogLogger = Pick<Logger, 'warn'>;
 
@@ -279,17 +288,10 @@ export class HookWatchdog {
       leave: () => {
         Atomics.store(cells, at, 0);
       },
-      stopped: (id) => id !== 0 && Math.abs(Atomics.load(cells, at + 2)) === id,
-      stoppedFor: (id) => {
-        const stopped = Atomics.load(cells, at + 2);
-        if (id === 0 || Math.abs(stopped) !== id) return null;
-        return stopped < 0 ? 'wall' : 'cpu';
-      },
-      lastStop: () => {
-        // Once released the slot may belong to another isolate: answer from what it held then.
-        const stopped = released ? stoppedAtRelease : Atomics.load(cells, at + 2);
-        return stopped === 0 ? null : stopped < 0 ? 'wall' : 'cpu';
-      },
+      stopped: (id) => stopReason(Atomics.load(cells, at + 2), id) !== null,
+      stoppedFor: (id) => stopReason(Atomics.load(cells, at + 2), id),
+      // Once released the slot may belong to another isolate: answer from what it held then.
+      lastStop: () => stopReason(released ? stoppedAtRelease : Atomics.load(cells, at + 2)),
       release: () => {
         if (released) return;
         released = true;

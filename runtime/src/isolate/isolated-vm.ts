@@ -7,7 +7,7 @@ import ivm from 'isolated-vm';
  * isolated-vm, as the runtime loads it: every module of the runtime imports it from here (an eslint
  * rule says so), so that loading it also makes the process's natural exit safe.
  *
- * The crash this prevents (isolated-vm 7 on Node 24; seen here as exit 134, about once in 40 runs
+ * The crash this prevents (isolated-vm 7 on Node 24; seen here as exit 134, once in 40-60 runs
  * of test/e2e/plugins/hostile-plugins.test.ts and once at the end of a CI run): when the event loop
  * empties, Node runs the environment's cleanup hooks, and isolated-vm's hook releases its state
  * for the main isolate. Then Node disposes the main isolate, and V8's teardown finishes any
@@ -19,8 +19,9 @@ import ivm from 'isolated-vm';
  *
  * A full GC in the process's 'exit' event (before the cleanup hooks) finishes any marking and
  * runs those callbacks while isolated-vm's state is still there, and incremental marking is then
- * switched off: the teardown has no marking to finish and collects nothing. process.exit() is not the way out instead: it skips the cleanup
- * hook that waits for isolates still being torn down on isolated-vm's threads (exit-once-idle.ts).
+ * switched off: the teardown has no marking to finish and collects nothing. process.exit() is not
+ * the way out instead: it skips the cleanup hook that waits for isolates still being torn down on
+ * isolated-vm's threads (exit-once-idle.ts).
  * `runtime/src/isolate/isolated-vm.test.ts` reproduces the crash deterministically
  * (--stress-incremental-marking) and checks this.
  */

@@ -8,6 +8,13 @@ export interface PluginFetchSettings {
   readonly maxResponseBytes: number;
 }
 
+/** A failed fetch as the isolate side reads it: `{"error": "ctx.fetch: …"}`. */
+function fetchErrorReply(message: string): string {
+  return JSON.stringify({ error: message.startsWith('ctx.fetch:') ? message : `ctx.fetch: ${message}` });
+}
+
+const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
 /**
  * The host side of a plugin's `ctx.fetch`: only the configured origins, a timeout per call, a
  * bounded response body, and errors reduced to a message (no host objects cross into the
@@ -15,16 +22,14 @@ export interface PluginFetchSettings {
  */
 export function createPluginFetch(settings: PluginFetchSettings, plugin: string, logger: Logger): (url: string, init: string) => Promise<string> {
   const allowed = new Set(settings.allow);
-  // Never reject across the isolate boundary: isolated-vm observes the promise late, so a
-  // rejection would surface as an unhandled rejection in the host (a crash under Node's default
-  // policy). Failures travel as `{"error": ...}` and the isolate side throws them.
+  // Failures travel as `{"error": ...}` (the isolate side throws them), logged here with the URL.
   return async function pluginFetch(url: string, initJson: string): Promise<string> {
     try {
       return await fetchOnce(url, initJson);
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
+      const message = messageOf(err);
       logger.debug({ plugin, url, error: message }, 'plugin fetch failed');
-      return JSON.stringify({ error: message.startsWith('ctx.fetch:') ? message : `ctx.fetch: ${message}` });
+      return fetchErrorReply(message);
     }
   };
 
@@ -122,11 +127,11 @@ export function hostFetchBridge(
     // its CPU limit leaves thousands behind it): nobody is waiting, nothing is sent.
     if (!alive()) return;
     if (typeof url !== 'string' || typeof init !== 'string') {
-      answer(id, JSON.stringify({ error: 'ctx.fetch: invalid arguments' }));
+      answer(id, fetchErrorReply('ctx.fetch: invalid arguments'));
       return;
     }
     if (inFlight >= maxInFlight) {
-      answer(id, JSON.stringify({ error: `ctx.fetch: ${maxInFlight} fetches of this plugin are already in flight` }));
+      answer(id, fetchErrorReply(`ctx.fetch: ${maxInFlight} fetches of this plugin are already in flight`));
       return;
     }
     inFlight++;
@@ -141,8 +146,7 @@ export function hostFetchBridge(
         },
         (err: unknown) => {
           inFlight--;
-          const message = err instanceof Error ? err.message : String(err);
-          answer(id, JSON.stringify({ error: message.startsWith('ctx.fetch:') ? message : `ctx.fetch: ${message}` }));
+          answer(id, fetchErrorReply(messageOf(err)));
         },
       );
   };

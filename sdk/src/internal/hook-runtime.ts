@@ -269,6 +269,10 @@ export function createHookRuntime(fetchOverride?: (url: string, init: string) =>
   /** The answer the call in progress parked, until the next call starts (see `forgetLast`). */
   let lastDeferred = 0;
 
+  function thenable(value: unknown): value is PromiseLike<unknown> {
+    return value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function';
+  }
+
   /** Park an answer that is a promise: the host takes it at once if it settled with the call, or waits (`take`, `settle`). */
   function defer(promise: Promise<string>): string {
     const id = nextId++;
@@ -324,7 +328,7 @@ export function createHookRuntime(fetchOverride?: (url: string, init: string) =>
     } catch (err) {
       return rejected(err);
     }
-    if (result !== null && typeof result === 'object' && typeof (result as Promise<unknown>).then === 'function') return defer(Promise.resolve(result).then(done, rejected));
+    if (thenable(result)) return defer(Promise.resolve(result).then(done, rejected));
     return done(result);
   }
 
@@ -384,7 +388,7 @@ export function createHookRuntime(fetchOverride?: (url: string, init: string) =>
     };
     const fn = plugin![hook] as (...args: unknown[]) => unknown;
     const result = hook === 'onResponse' ? fn.call(plugin, res, req, ctx) : fn.call(plugin, req, ctx);
-    if (result !== null && typeof result === 'object' && typeof (result as Promise<unknown>).then === 'function') return defer(Promise.resolve(result).then(finish));
+    if (thenable(result)) return defer(Promise.resolve(result).then(finish));
     return finish(result);
   }
 
