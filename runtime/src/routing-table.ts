@@ -14,6 +14,7 @@ import { createTarget, UpstreamSet } from './proxy/upstream-set.ts';
 import { TrustedProxies } from './proxy/trusted-proxies.ts';
 import { Router } from './router/router.ts';
 import { createPluginMiddleware } from './isolate/plugin-middleware.ts';
+import { createSharedGroupMiddleware, crossesShared } from './isolate/shared-group-middleware.ts';
 import type { PluginHost } from './isolate/plugin-host.ts';
 
 export interface CompiledRoute {
@@ -69,8 +70,9 @@ export class RoutingTable {
       if (instance.kind !== 'user') continue;
       const host = deps.userPlugins?.get(name);
       if (!host) throw new Error(`user plugin "${name}" was not loaded (load the config with loadConfigFile or loadUserPlugins)`);
-      instances.set(name, createPluginMiddleware(host, name, instance.failurePolicy, deps.logger));
-      handles.set(name, userPluginHandle(host, name, deps.logger));
+      const member = host.member(name);
+      instances.set(name, createPluginMiddleware(member, name, instance.failurePolicy, deps.logger));
+      handles.set(name, userPluginHandle(member, name, deps.logger));
       // The table owns its plugin isolates: they go when requests on this table are done.
       this.#disposers.push(() => host.dispose());
     }
@@ -89,6 +91,7 @@ export class RoutingTable {
     const proxySettings = { bufferBodyBytes: config.server.limits.bufferBodyBytes, bodyBudget: deps.bodyBudget };
     // Breakers and health checks belong to origins, whichever routes set them.
     const policies = originPolicies(config.routes);
+    const sharedRuns = sharedRunBuilder(config, this.userPlugins, deps.logger);
     for (const route of config.routes) {
       // An aggregated route has a target per backend (its origin; the path is the backend's template).
       const targets = routeUpstreamUrls(route).map((url) => {
@@ -97,7 +100,7 @@ export class RoutingTable {
         return createTarget(url, pool, deps.pools.circuit(origin));
       });
       const upstreams = new UpstreamSet(targets);
-      const layers = [...config.middleware, ...route.middleware].map((name) => ({ name, middleware: instances.get(name)! }));
+      const layers = chainLayers([...config.middleware, ...route.middleware], instances, sharedRuns);
       const terminal = route.backends ? createAggregateHandler(route, targets, { ...proxySettings, logger: deps.logger }) : createProxyHandler(route, upstreams, proxySettings);
       const compiled: CompiledRoute = { route, handler: compose(layers, terminal), upstreams };
       this.router.add(route.path, route.methods, compiled);
@@ -165,4 +168,57 @@ export class RoutingTable {
     for (const route of this.routes) for (const target of route.upstreams.targets) this.#pools.release(target.pool);
     await Promise.allSettled(this.#disposers.map((d) => d()));
   }
+}
+
+/** A middleware for a run of consecutive shared-group members (undefined: the name is not one). */
+type SharedRuns = { host(name: string): PluginHost | undefined; middleware(run: readonly string[]): Middleware };
+
+/**
+ * Shared-group runs, one middleware per distinct run (routes listing the same run share it):
+ * a member whose hooks take no body, of a host that is a shared group.
+ */
+function sharedRunBuilder(config: ResolvedConfig, userPlugins: ReadonlyMap<string, PluginHost>, logger: Logger): SharedRuns {
+  const built = new Map<string, Middleware>();
+  return {
+    host(name) {
+      const instance = config.plugins[name];
+      const host = userPlugins.get(name);
+      return instance?.kind === 'user' && host?.shared && crossesShared(host, name) ? host : undefined;
+    },
+    middleware(run) {
+      const key = run.join('\0');
+      let middleware = built.get(key);
+      if (!middleware) {
+        const members = run.map((instanceName) => {
+          const instance = config.plugins[instanceName] as Extract<ResolvedConfig['plugins'][string], { kind: 'user' }>;
+          return { instanceName, failurePolicy: instance.failurePolicy };
+        });
+        middleware = createSharedGroupMiddleware(userPlugins.get(run[0]!)!, members, logger);
+        built.set(key, middleware);
+      }
+      return middleware;
+    },
+  };
+}
+
+/**
+ * A route's layers, in order: each instance's own middleware, except that consecutive members of
+ * a shared plugin group become one layer that runs their hooks in one crossing (named `a+b+c`).
+ */
+function chainLayers(names: readonly string[], instances: ReadonlyMap<string, Middleware>, shared: SharedRuns): { name: string; middleware: Middleware }[] {
+  const layers: { name: string; middleware: Middleware }[] = [];
+  for (let i = 0; i < names.length; ) {
+    const host = shared.host(names[i]!);
+    let end = i + 1;
+    while (host && end < names.length && shared.host(names[end]!) === host && !names.slice(i, end).includes(names[end]!)) end++;
+    if (end - i < 2) {
+      layers.push({ name: names[i]!, middleware: instances.get(names[i]!)! });
+      i++;
+      continue;
+    }
+    const run = names.slice(i, end);
+    layers.push({ name: run.join('+'), middleware: shared.middleware(run) });
+    i = end;
+  }
+  return layers;
 }

@@ -48,6 +48,7 @@ export type {
   PluginFetchResponse,
   PluginFetchSettings,
   PluginHeaders,
+  PluginIsolation,
   PluginLimits,
   PluginLogger,
   PluginRequest,

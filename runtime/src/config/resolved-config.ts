@@ -125,6 +125,8 @@ export type ResolvedPluginInstance =
       /** Raw options: validated by the plugin's schema inside its isolate when it loads. */
       readonly options: unknown;
       readonly failurePolicy: 'fail-closed' | 'fail-open';
+      /** 'shared': loaded with the config's other shared instances into one isolate (PluginHost.createGroup). */
+      readonly isolation: 'own' | 'shared';
       readonly limits: { readonly memoryMb: number; readonly cpuMs: number; readonly wallMs: number };
       /** Origins `ctx.fetch` may reach; null: the plugin has no `ctx.fetch`. */
       readonly fetch: { readonly allow: readonly string[]; readonly timeoutMs: number; readonly maxResponseBytes: number } | null;

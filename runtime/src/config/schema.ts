@@ -213,6 +213,7 @@ export const pluginInstanceSchema = z.strictObject({
   options: z.unknown().optional(),
   // User plugins only (built-ins run natively and have no isolate):
   failurePolicy: z.enum(['fail-closed', 'fail-open']).optional(),
+  isolation: z.enum(['own', 'shared']).optional(),
   fetch: z
     .strictObject({
       allow: z.array(httpUrl.refine((u) => URL.canParse(u) && new URL(u).origin === u.replace(/\/$/, ''), 'expected an origin like "https://idp.example.com" (no path)')).min(1),

@@ -126,12 +126,12 @@ describe('resolveConfig: accepted configs', () => {
 
   it('treats a non-built-in `use` as a user plugin with default limits (loaded and checked later)', () => {
     const config = resolveConfig({ plugins: { u: { use: './plugins/u.ts', options: { a: 1 } } }, routes: [] }, builtinPlugins);
-    assert.deepEqual(config.plugins['u'], { kind: 'user', use: './plugins/u.ts', options: { a: 1 }, failurePolicy: 'fail-closed', limits: { memoryMb: 64, cpuMs: 50, wallMs: 1_000 }, fetch: null });
+    assert.deepEqual(config.plugins['u'], { kind: 'user', use: './plugins/u.ts', options: { a: 1 }, failurePolicy: 'fail-closed', isolation: 'own', limits: { memoryMb: 64, cpuMs: 50, wallMs: 1_000 }, fetch: null });
   });
 
   it('loads `kind: "user"` (what usePlugin writes) as a user plugin even when its name is a built-in\'s', () => {
     const config = resolveConfig({ plugins: { log: { kind: 'user', use: 'logging', options: { level: 'x' }, failurePolicy: 'fail-open' } }, middleware: ['log'], routes: [] }, builtinPlugins);
-    assert.deepEqual(config.plugins['log'], { kind: 'user', use: 'logging', options: { level: 'x' }, failurePolicy: 'fail-open', limits: { memoryMb: 64, cpuMs: 50, wallMs: 1_000 }, fetch: null });
+    assert.deepEqual(config.plugins['log'], { kind: 'user', use: 'logging', options: { level: 'x' }, failurePolicy: 'fail-open', isolation: 'own', limits: { memoryMb: 64, cpuMs: 50, wallMs: 1_000 }, fetch: null });
     // Without it, the name is the built-in's, as before.
     assert.equal(resolveConfig({ plugins: { log: { use: 'logging' } }, routes: [] }, builtinPlugins).plugins['log']!.kind, 'builtin');
   });

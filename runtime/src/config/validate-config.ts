@@ -42,6 +42,7 @@ export function resolveConfig(input: unknown, plugins: BuiltinPluginRegistry, fi
               use: p.use,
               options: p.options ?? {},
               failurePolicy: p.failurePolicy ?? 'fail-closed',
+              isolation: p.isolation ?? 'own',
               limits: { memoryMb: p.limits?.memoryMb ?? DEFAULT_PLUGIN_LIMITS.memoryMb, cpuMs: p.limits?.cpuMs ?? DEFAULT_PLUGIN_LIMITS.cpuMs, wallMs: p.limits?.wallMs ?? DEFAULT_PLUGIN_LIMITS.wallMs },
               fetch: p.fetch
                 ? { allow: p.fetch.allow.map((u) => new URL(u).origin), timeoutMs: p.fetch.timeoutMs ?? 5_000, maxResponseBytes: p.fetch.maxResponseBytes ?? 1024 * 1024 }
@@ -87,7 +88,7 @@ function checkPlugins(config: ParsedConfig, registry: BuiltinPluginRegistry, iss
       // it one even when a package is named like a built-in.
       continue;
     }
-    for (const key of ['failurePolicy', 'limits', 'fetch'] as const) {
+    for (const key of ['failurePolicy', 'limits', 'fetch', 'isolation'] as const) {
       if (instance[key] !== undefined) issues.push({ path: formatPath(['plugins', name, key]), message: `built-in plugins run natively: ${key} applies to user plugins only` });
     }
     const result = plugin.options.safeParse(instance.options ?? {});

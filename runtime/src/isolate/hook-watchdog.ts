@@ -123,6 +123,12 @@ function stopReason(cell: number, id?: number): 'cpu' | 'wall' | null {
   return cell < 0 ? 'wall' : 'cpu';
 }
 
+/** A slot's limits; the CPU one is never 0 (0 marks a slot nobody watches). */
+function storeLimits(cells: Int32Array, at: number, cpuMs: number, wallMs: number): void {
+  Atomics.store(cells, at + 3, wallMs > 0 ? Math.max(1, Math.trunc(wallMs)) : 0);
+  Atomics.store(cells, at + 1, Math.max(1, Math.trunc(cpuMs)));
+}
+
 /** Where the watchdog says, once, that limits are judged by wall time. */
 export type WatchdogLogger = Pick<Logger, 'warn'>;
 
@@ -142,6 +148,12 @@ export interface WatchedIsolate {
    */
   whenCovered(): Promise<void> | null;
   leave(): void;
+  /**
+   * Judge the calls entered from now on by these limits (ms; wallMs 0: none) instead of the ones
+   * given to `watch`: a shared plugin group's isolate runs members with different limits, and a
+   * crossing that runs several members' hooks gets the sum of theirs.
+   */
+  setLimits(cpuMs: number, wallMs: number): void;
   /** Whether the watchdog stopped the call with this id (the isolate is disposed). */
   stopped(id: number): boolean;
   /** Why it stopped it: its CPU limit, or its wall-clock limit (it waited that long for the isolate); null if it did not. */
@@ -264,8 +276,7 @@ export class HookWatchdog {
     const at = HEADER + slot * STRIDE;
     Atomics.store(this.#cells, at, 0);
     Atomics.store(this.#cells, at + 2, 0);
-    Atomics.store(this.#cells, at + 3, wallMs > 0 ? Math.max(1, Math.trunc(wallMs)) : 0);
-    Atomics.store(this.#cells, at + 1, Math.max(1, Math.trunc(limitMs)));
+    storeLimits(this.#cells, at, limitMs, wallMs);
     Atomics.store(this.#cells, 1, this.#used);
     this.#active++;
     this.#start();
@@ -287,6 +298,9 @@ export class HookWatchdog {
       whenCovered: () => (this.#covering ? null : this.#handover),
       leave: () => {
         Atomics.store(cells, at, 0);
+      },
+      setLimits: (cpuMs, wallMs) => {
+        if (!released) storeLimits(cells, at, cpuMs, wallMs);
       },
       stopped: (id) => stopReason(Atomics.load(cells, at + 2), id) !== null,
       stoppedFor: (id) => stopReason(Atomics.load(cells, at + 2), id),

@@ -2,12 +2,13 @@ import { createHash } from 'node:crypto';
 import ivm from './isolated-vm.ts';
 import type { Logger } from 'pino';
 import { createHookRuntime } from '@isogate/sdk/internal/hook-runtime';
-import { packHookCall } from '@isogate/sdk/internal/hook-wire';
+import { headerRules, packHookCall } from '@isogate/sdk/internal/hook-wire';
 import { pluginLocation, type PluginBundle } from './bundle-plugin.ts';
 import { guardLimit, installBuiltinGuards } from './builtin-guards.ts';
 import { createPluginFetch, hostFetchBridge, installHostFetch, type PluginFetchSettings } from './plugin-fetch.ts';
 import { HookWatchdog, type WatchedIsolate } from './hook-watchdog.ts';
 import { installSandbox } from './sandbox/sandbox-script.ts';
+import { createGroupRunner } from './shared-group-runner.ts';
 
 export interface PluginLimitsResolved {
   memoryMb: number;
@@ -43,6 +44,11 @@ export class PluginFailure extends Error {
   readonly plugin: string;
   /** Where in the plugin's own source it failed (`file:line:column`), when the stack says so. */
   location: string | null = null;
+  /**
+   * The instance (its name in the config) that failed, when the host knows it: in a shared group's
+   * crossing it is how the caller finds whose failure policy applies.
+   */
+  instance: string | null = null;
   constructor(plugin: string, kind: PluginFailureKind, message: string) {
     super(message);
     this.name = 'PluginFailure';
@@ -60,9 +66,8 @@ export class PluginFailure extends Error {
 const prelude = (memoryMb: number): string => `(${installBuiltinGuards.toString()})(${guardLimit(memoryMb)});\n(${installHostFetch.toString()})();\nObject.defineProperty(globalThis, '__isogateHost', { value: (${createHookRuntime.toString()})(), enumerable: false, configurable: false, writable: false });\n;void 0`;
 
 
-interface Loaded {
-  isolate: ivm.Isolate;
-  context: ivm.Context;
+/** One plugin's hook runtime in a loaded isolate. */
+interface MemberRefs {
   /** The runtime's `callPacked`: a hook's arguments cross as one string (see packHookCall). */
   call: ivm.Reference<(packed: string) => string>;
   /** The runtime's `take`: an async hook's answer if it settled with the call (see `#run`). */
@@ -70,8 +75,69 @@ interface Loaded {
   /** The runtime's `forgetLast`: drop what a call that threw had parked. */
   forgetLast: ivm.Reference<() => void>;
   settle: ivm.Reference<(id: number) => Promise<string>>;
+}
+
+interface Loaded {
+  isolate: ivm.Isolate;
+  /** Each member's runtime, in its own context (one member unless the host is a shared group). */
+  members: MemberRefs[];
+  /** A shared group's runner (shared-group-runner.ts); null for one plugin. */
+  group: ivm.Reference<(packed: string) => string> | null;
+  /** Which member the group's runner is running (index plus one), read after a stop. */
+  running: Int32Array | null;
   /** The CPU limit of synchronous calls (null: every call passes isolated-vm's own timeout). */
   watched: WatchedIsolate | null;
+}
+
+/** What the host loads for one plugin instance: a single host has one, a shared group several. */
+export interface PluginMemberSpec {
+  instanceName: string;
+  bundle: PluginBundle;
+  options: unknown;
+  limits: PluginLimitsResolved;
+  fetch: PluginFetchSource | null;
+}
+
+interface Member extends PluginMemberSpec {
+  optionsJson: string;
+  identity: string;
+}
+
+/**
+ * One member of a host, as the plugin middleware and the auth built-in call it: a single plugin's
+ * host has one, a shared group one per instance in it.
+ */
+export class PluginMember {
+  readonly host: PluginHost;
+  readonly index: number;
+  readonly instanceName: string;
+  readonly bundle: PluginBundle;
+  readonly limits: PluginLimitsResolved;
+  manifest!: PluginManifest;
+  constructor(host: PluginHost, index: number, spec: PluginMemberSpec) {
+    this.host = host;
+    this.index = index;
+    this.instanceName = spec.instanceName;
+    this.bundle = spec.bundle;
+    this.limits = spec.limits;
+  }
+
+  /** Run one of this member's hooks (see PluginHost.call). */
+  call(hook: 'onRequest' | 'onResponse' | 'verifier', input: string, requestHeaders = '{}', responseHeaders?: string): string | Promise<string> {
+    return this.host.callMember(this.index, hook, input, requestHeaders, responseHeaders);
+  }
+}
+
+/** A load of a shared group failed in one member's code or options: which member, and why. */
+export class PluginMemberLoadError extends Error {
+  readonly instanceName: string;
+  override readonly cause: unknown;
+  constructor(instanceName: string, cause: unknown) {
+    super(cause instanceof Error ? cause.message : String(cause));
+    this.name = 'PluginMemberLoadError';
+    this.instanceName = instanceName;
+    this.cause = cause;
+  }
 }
 
 /**
@@ -93,13 +159,14 @@ interface Loaded {
  * as an ArrayBuffer) left +45-80 MB RSS after 100 reloads in reload-memory.test.ts, against +8.
  */
 export class PluginHost {
+  /** The instance's name; a shared group's is `shared:` and its members' names. */
   readonly instanceName: string;
-  readonly bundle: PluginBundle;
-  readonly limits: PluginLimitsResolved;
-  manifest!: PluginManifest;
+  /** Whether this host is a shared group (`isolation: 'shared'`): its instances in one isolate. */
+  readonly shared: boolean;
+  /** The members, in the order they were given (one unless this host is a shared group). */
+  readonly members: readonly PluginMember[];
   readonly #logger: Logger;
-  readonly #optionsJson: string;
-  readonly #fetch: PluginFetchSource | null;
+  readonly #specs: readonly Member[];
   #loaded: Loaded | null = null;
   #loading: Promise<Loaded> | null = null;
   /** The warm spare, and the build of the next one. */
@@ -109,24 +176,49 @@ export class PluginHost {
   #serving = false;
   /** Isolates built after the first (spares and replacements), for tests and diagnostics. */
   #built = 0;
+  /** Synchronous calls into the isolate (hooks, group crossings, takes), for tests and diagnostics. */
+  #crossings = 0;
   #disposed = false;
-  /** Routing tables using this host: a reload that leaves the plugin unchanged shares it. */
-  #users = 1;
+  /** Routing tables using this host (a shared group: one use per member per table). */
+  #users: number;
   /**
    * What makes two loads of an instance the same plugin: its bundled code, options, limits and
-   * fetch settings. A reload that finds the same identity keeps this host (and its isolate's
-   * state) instead of building a new one.
+   * fetch settings (a group's: its members', in order). A reload that finds the same identity
+   * keeps this host (and its isolate's state) instead of building a new one.
    */
   readonly identity: string;
 
-  private constructor(instanceName: string, bundle: PluginBundle, optionsJson: string, limits: PluginLimitsResolved, logger: Logger, fetch: PluginFetchSource | null) {
-    this.instanceName = instanceName;
-    this.#fetch = fetch;
-    this.bundle = bundle;
-    this.#optionsJson = optionsJson;
-    this.limits = limits;
+  private constructor(name: string, specs: readonly PluginMemberSpec[], logger: Logger, shared: boolean) {
+    this.instanceName = name;
+    this.shared = shared;
     this.#logger = logger;
-    this.identity = hostIdentity(bundle, optionsJson, limits, fetch);
+    this.#specs = specs.map(toMember);
+    this.members = specs.map((spec, i) => new PluginMember(this, i, spec));
+    this.#users = specs.length;
+    this.identity = shared ? groupIdentity(this.#specs) : this.#specs[0]!.identity;
+  }
+
+  /** A single plugin's bundle (the first member's in a group). */
+  get bundle(): PluginBundle {
+    return this.#specs[0]!.bundle;
+  }
+
+  /** A single plugin's limits (the first member's in a group). */
+  get limits(): PluginLimitsResolved {
+    return this.#specs[0]!.limits;
+  }
+
+  /** A single plugin's manifest (the first member's in a group). */
+  get manifest(): PluginManifest {
+    return this.members[0]!.manifest;
+  }
+
+
+  /** The member for an instance name. */
+  member(instanceName: string): PluginMember {
+    const found = this.members.find((m) => m.instanceName === instanceName);
+    if (!found) throw new Error(`plugin instance "${instanceName}" is not in host "${this.instanceName}"`);
+    return found;
   }
 
   /** Whether an isolate is loaded and ready for a call right now (false while one is replaced). */
@@ -142,6 +234,11 @@ export class PluginHost {
   /** Isolates built since the first one: spares and replacements. */
   get isolatesBuilt(): number {
     return this.#built;
+  }
+
+  /** Synchronous calls made into the isolate so far: a group's crossing counts one, whatever it runs. */
+  get crossings(): number {
+    return this.#crossings;
   }
 
   /** Another routing table uses this host from now on; each user calls `dispose()` once. */
@@ -163,64 +260,116 @@ export class PluginHost {
     logger: Logger,
     fetch: PluginFetchSource | null = null,
   ): Promise<PluginHost> {
-    const host = new PluginHost(instanceName, bundle, JSON.stringify(options ?? {}), limits, logger, fetch);
+    const host = new PluginHost(instanceName, [{ instanceName, bundle, options, limits, fetch }], logger, false);
+    host.#loaded = await host.#load(true);
+    return host;
+  }
+
+  /**
+   * Load several plugin instances into one isolate, one context each (`isolation: 'shared'`): the
+   * isolate's memory limit is the sum of theirs, each call keeps its member's CPU and wall-clock
+   * limits, and consecutive members' hooks can run in one crossing (`callGroup`). What they give
+   * up: a limit breach or a memory kill in one replaces the isolate, and with it every member's
+   * state; a reload that changes one member reloads them all. One user per member: the routing
+   * table disposes it once per member. A member's load failure is a PluginMemberLoadError.
+   */
+  static async createGroup(specs: readonly PluginMemberSpec[], logger: Logger): Promise<PluginHost> {
+    if (specs.length === 0) throw new Error('a shared plugin group needs at least one member');
+    const host = new PluginHost(`shared:${specs.map((s) => s.instanceName).join('+')}`, specs, logger, true);
     host.#loaded = await host.#load(true);
     return host;
   }
 
   async #load(first: boolean): Promise<Loaded> {
-    const isolate = new ivm.Isolate({ memoryLimit: this.limits.memoryMb });
+    const shared = this.shared;
+    const memoryMb = this.#specs.reduce((sum, spec) => sum + spec.limits.memoryMb, 0);
+    const isolate = new ivm.Isolate({ memoryLimit: memoryMb });
+    // Fetches start only once the isolate serves hooks. One asked for by a plugin's module code or
+    // its options schema is dropped (nobody awaits those): its answer would run the plugin's code
+    // on one of isolated-vm's threads, and `configure`, a synchronous call no watchdog covers yet,
+    // would then wait for the isolate's lock for as long as that code runs.
+    let serving = false;
+    const isServing = () => serving && !isolate.isDisposed;
     try {
-      const context = await isolate.createContext();
-      const fetchBridge = this.#fetch ? hostFetchBridge(typeof this.#fetch === 'function' ? this.#fetch : createPluginFetch(this.#fetch, this.instanceName, this.#logger)) : null;
-      // Picked up (and removed from the global object) by installHostFetch in the prelude.
-      if (fetchBridge) await context.global.set('__isogateFetchRef', new ivm.Reference(fetchBridge.start));
-      await context.eval(prelude(this.limits.memoryMb), { timeout: 1_000 });
-      // Fetches start only once the isolate serves hooks. One asked for by the plugin's module
-      // code or its options schema is dropped (nobody awaits those): its answer would run the
-      // plugin's code on one of isolated-vm's threads, and `configure` below, a synchronous call
-      // no watchdog covers yet, would then wait for the isolate's lock for as long as that code
-      // runs.
-      let serving = false;
-      if (fetchBridge) {
-        // The way back for fetch answers, taken before any plugin code runs.
-        fetchBridge.connect((await context.global.get('__isogateFetchDeliver', { reference: true })) as ivm.Reference<(id: number, reply: string) => void>, () => serving && !isolate.isDisposed);
-        await context.global.delete('__isogateFetchDeliver');
+      const members: MemberRefs[] = [];
+      const contexts: ivm.Context[] = [];
+      for (const [i, spec] of this.#specs.entries()) {
+        try {
+          const { refs, context, manifest } = await this.#loadMember(isolate, spec, isServing);
+          members.push(refs);
+          contexts.push(context);
+          if (first) this.members[i]!.manifest = manifest;
+        } catch (err) {
+          throw shared ? new PluginMemberLoadError(spec.instanceName, err) : err;
+        }
       }
-      // URL, TextEncoder, crypto, console…: after the guards (the polyfills use the guarded builtins).
-      await installSandbox(isolate, context);
-      const script = await isolate.compileScript(`${this.bundle.code}\n;__isogateHost.register(__isogatePlugin)`, { filename: `isogate-plugin:${this.bundle.entry}` });
-      const manifestJson = (await script.run(context, { timeout: 2_000 })) as string;
-      script.release();
-      const manifest = JSON.parse(manifestJson) as PluginManifest;
-      const hostRef = (await context.global.get('__isogateHost', { reference: true })) as ivm.Reference<Record<string, unknown>>;
-      const configure = (await hostRef.get('configure', { reference: true })) as ivm.Reference<(input: string) => string>;
-      const settle = (await hostRef.get('settle', { reference: true })) as Loaded['settle'];
-      // Synchronous, like a hook; only an async schema goes through settle().
-      let answer = configure.applySync(undefined, [this.#optionsJson], { timeout: 1_000 }) as string;
-      if (answer.charCodeAt(0) === 0) answer = (await settle.apply(undefined, [Number(answer.slice(1))], { result: { promise: true } })) as string;
-      const configured = JSON.parse(answer) as {
-        ok: boolean;
-        issues?: { message: string; path: string[] }[];
-      };
-      if (!configured.ok) throw new PluginOptionsError(configured.issues ?? [], manifest.name);
-      const call = (await hostRef.get('callPacked', { reference: true })) as Loaded['call'];
-      const take = (await hostRef.get('take', { reference: true })) as Loaded['take'];
-      const forgetLast = (await hostRef.get('forgetLast', { reference: true })) as Loaded['forgetLast'];
-      configure.release();
-      hostRef.release();
-      if (first) this.manifest = manifest;
-      else this.#built++;
+      const { group, running } = shared ? await this.#loadRunner(isolate, contexts) : { group: null, running: null };
+      if (!first) this.#built++;
       // wallMs too: a call waiting for the isolate while its async code runs on another thread
-      // uses no CPU, and must not wait for ever (hook-watchdog.ts). Never below cpuMs: a hook is
-      // not stopped by the clock before it could have used its CPU time.
-      const watched = await HookWatchdog.shared().watch(isolate, this.limits.cpuMs, this.#logger, this.#callWallMs);
+      // uses no CPU, and must not wait for ever (hook-watchdog.ts). A group sets each call's own.
+      const watched = await HookWatchdog.shared().watch(isolate, this.#specs[0]!.limits.cpuMs, this.#logger, callWallMs(this.#specs[0]!.limits));
       serving = true;
-      return { isolate, context, call, take, forgetLast, settle, watched };
+      return { isolate, members, group, running, watched };
     } catch (err) {
       if (!isolate.isDisposed) isolate.dispose();
       throw err;
     }
+  }
+
+  /** One plugin in its own context of `isolate`: prelude, sandbox, bundle, then its options checked. */
+  async #loadMember(isolate: ivm.Isolate, spec: Member, isServing: () => boolean): Promise<{ refs: MemberRefs; context: ivm.Context; manifest: PluginManifest }> {
+    const context = await isolate.createContext();
+    const fetchBridge = spec.fetch ? hostFetchBridge(typeof spec.fetch === 'function' ? spec.fetch : createPluginFetch(spec.fetch, spec.instanceName, this.#logger)) : null;
+    // Picked up (and removed from the global object) by installHostFetch in the prelude.
+    if (fetchBridge) await context.global.set('__isogateFetchRef', new ivm.Reference(fetchBridge.start));
+    await context.eval(prelude(spec.limits.memoryMb), { timeout: 1_000 });
+    if (fetchBridge) {
+      // The way back for fetch answers, taken before any plugin code runs.
+      fetchBridge.connect((await context.global.get('__isogateFetchDeliver', { reference: true })) as ivm.Reference<(id: number, reply: string) => void>, isServing);
+      await context.global.delete('__isogateFetchDeliver');
+    }
+    // URL, TextEncoder, crypto, console…: after the guards (the polyfills use the guarded builtins).
+    await installSandbox(isolate, context);
+    const script = await isolate.compileScript(`${spec.bundle.code}\n;__isogateHost.register(__isogatePlugin)`, { filename: `isogate-plugin:${spec.bundle.entry}` });
+    const manifestJson = (await script.run(context, { timeout: 2_000 })) as string;
+    script.release();
+    const manifest = JSON.parse(manifestJson) as PluginManifest;
+    const hostRef = (await context.global.get('__isogateHost', { reference: true })) as ivm.Reference<Record<string, unknown>>;
+    const configure = (await hostRef.get('configure', { reference: true })) as ivm.Reference<(input: string) => string>;
+    const settle = (await hostRef.get('settle', { reference: true })) as MemberRefs['settle'];
+    // Synchronous, like a hook; only an async schema goes through settle().
+    let answer = configure.applySync(undefined, [spec.optionsJson], { timeout: 1_000 }) as string;
+    if (answer.charCodeAt(0) === 0) answer = (await settle.apply(undefined, [Number(answer.slice(1))], { result: { promise: true } })) as string;
+    const configured = JSON.parse(answer) as {
+      ok: boolean;
+      issues?: { message: string; path: string[] }[];
+    };
+    if (!configured.ok) throw new PluginOptionsError(configured.issues ?? [], manifest.name);
+    const call = (await hostRef.get('callPacked', { reference: true })) as MemberRefs['call'];
+    const take = (await hostRef.get('take', { reference: true })) as MemberRefs['take'];
+    const forgetLast = (await hostRef.get('forgetLast', { reference: true })) as MemberRefs['forgetLast'];
+    configure.release();
+    hostRef.release();
+    return { refs: { call, take, forgetLast, settle }, context, manifest };
+  }
+
+  /**
+   * A shared group's runner, in a context of its own that no plugin can reach: it holds each
+   * member's hook runtime (taken from the member's context) and the cell that says which member
+   * runs.
+   */
+  async #loadRunner(isolate: ivm.Isolate, contexts: readonly ivm.Context[]): Promise<{ group: Loaded['group']; running: Int32Array }> {
+    const context = await isolate.createContext();
+    const runtimes: ivm.Reference<unknown>[] = [];
+    for (const memberContext of contexts) runtimes.push((await memberContext.global.get('__isogateHost', { reference: true })) as ivm.Reference<unknown>);
+    for (const [i, runtime] of runtimes.entries()) await context.global.set(`__member${i}`, runtime.derefInto());
+    const cell = new SharedArrayBuffer(4);
+    await context.global.set('__running', new ivm.ExternalCopy(cell).copyInto({ release: true }));
+    const members = runtimes.map((_, i) => `__member${i}`).join(', ');
+    await context.eval(`globalThis.__isogateGroup = (${createGroupRunner.toString()})([${members}], new Int32Array(__running), ${headerRules.toString()});\n;void 0`, { timeout: 1_000 });
+    const group = (await context.global.get('__isogateGroup', { reference: true })) as Loaded['group'];
+    for (const runtime of runtimes) runtime.release();
+    return { group, running: new Int32Array(cell) };
   }
 
   #ready(): Promise<Loaded> {
@@ -332,55 +481,94 @@ export class PluginHost {
   }
 
   /**
-   * Run a hook: one JSON string in, one out. A synchronous hook on a loaded isolate answers
-   * synchronously (a string, no promise): most hooks are sync and this is the hot path.
+   * Run a hook of a single plugin's host (the first member of a group): one JSON string in, one
+   * out. A synchronous hook on a loaded isolate answers synchronously (a string, no promise): most
+   * hooks are sync and this is the hot path.
    */
   call(hook: 'onRequest' | 'onResponse' | 'verifier', input: string, requestHeaders = '{}', responseHeaders?: string): string | Promise<string> {
-    const args: [string] = [packHookCall(hook, input, requestHeaders, responseHeaders)];
-    if (!this.#serving) {
-      this.#serving = true;
-      this.#prepareSpare();
-    }
-    return this.#dispatch(hook, args);
+    return this.callMember(0, hook, input, requestHeaders, responseHeaders);
   }
 
-  #dispatch(hook: 'onRequest' | 'onResponse' | 'verifier', args: [string]): string | Promise<string> {
+  /** Run one member's hook, as `call` does (PluginMember.call). */
+  callMember(index: number, hook: 'onRequest' | 'onResponse' | 'verifier', input: string, requestHeaders = '{}', responseHeaders?: string): string | Promise<string> {
+    this.#startServing();
+    return this.#dispatch({ member: index, hook, args: [packHookCall(hook, input, requestHeaders, responseHeaders)] });
+  }
+
+  /**
+   * Run the same hook of several members of a shared group, in `order`, in one crossing as far as
+   * the group's runner can go (shared-group-runner.ts): the answer is its JSON array of entries,
+   * one per member that ran (GroupEntry). A limit breach or memory kill is a PluginFailure whose
+   * `instance` names the member that was running.
+   */
+  callGroup(order: readonly number[], hook: 'onRequest' | 'onResponse', input: string, requestHeaders: string, responseHeaders?: string): string | Promise<string> {
+    this.#startServing();
+    const packed = `${hook}\u0000${order.join(',')}\u0000${input.length}\u0000${requestHeaders.length}\u0000${input}${requestHeaders}${responseHeaders ?? ''}`;
+    return this.#dispatch({ member: -1, order, hook, args: [packed] });
+  }
+
+  #startServing(): void {
+    if (this.#serving) return;
+    this.#serving = true;
+    this.#prepareSpare();
+  }
+
+  #dispatch(call: Call): string | Promise<string> {
     const loaded = this.#loaded;
-    if (!loaded || loaded.isolate.isDisposed) return this.#ready().then((l) => this.#run(l, hook, args));
-    return this.#run(loaded, hook, args);
+    if (!loaded || loaded.isolate.isDisposed) return this.#ready().then((l) => this.#run(l, call));
+    return this.#run(loaded, call);
   }
 
-  #run(loaded: Loaded, hook: 'onRequest' | 'onResponse' | 'verifier', args: [string]): string | Promise<string> {
+  /** The limits a call is judged by: its member's, or the sum of the members' a group crossing runs. */
+  #callLimits(call: Call): PluginLimitsResolved {
+    if (call.member >= 0) return this.#specs[call.member]!.limits;
+    let cpuMs = 0;
+    let wallMs = 0;
+    for (const i of call.order!) {
+      cpuMs += this.#specs[i]!.limits.cpuMs;
+      wallMs += callWallMs(this.#specs[i]!.limits);
+    }
+    return { memoryMb: 0, cpuMs, wallMs };
+  }
+
+  #run(loaded: Loaded, call: Call): string | Promise<string> {
     let result: string;
     // The watchdog enforces the CPU limit (see hook-watchdog.ts for why not a per-call timeout).
     // While it installs an isolate (this plugin's warm spare, a reload) the call waits a few ms for
     // it; only if it is gone does isolated-vm's own (wall-clock) timeout apply.
     const watched = loaded.watched;
+    const limits = this.#specs.length === 1 ? this.#specs[0]!.limits : this.#callLimits(call);
+    // A group's members have limits of their own: the slot is set for this call before it enters.
+    if (watched && this.shared) watched.setLimits(limits.cpuMs, callWallMs(limits));
     const callId = watched ? watched.enter() : 0;
     if (callId === 0 && watched) {
       const covered = watched.whenCovered();
       // The isolate may have been swapped while waiting: dispatch again rather than reuse it.
-      if (covered) return covered.then(() => this.#dispatch(hook, args));
+      if (covered) return covered.then(() => this.#dispatch(call));
     }
-    const unwatched = callId === 0 ? { timeout: this.limits.cpuMs } : undefined;
+    const unwatched = callId === 0 ? { timeout: limits.cpuMs } : undefined;
+    const refs = call.member >= 0 ? loaded.members[call.member]! : null;
     try {
-      result = loaded.call.applySync(undefined, args, unwatched) as string;
+      this.#crossings++;
+      result = (refs ?? { call: loaded.group! }).call.applySync(undefined, call.args, unwatched) as string;
       // An async hook (`\0<id>`): the isolate ran its promise jobs before the call returned, so a
       // hook that awaited nothing slow has its answer ready. Taking it is one more synchronous
-      // call under the same CPU limit; settling it (#settle) is a round trip through isolated-vm's
+      // call under the same CPU limit; settling it (settleMember) is a round trip through isolated-vm's
       // threads and a timer, measured at 40-75 µs of CPU per request for an `async onRequest`
       // that only sets a header. A rejection is thrown here, as a synchronous throw is.
-      if (result.charCodeAt(0) === 0) {
-        const taken = loaded.take.applySync(undefined, [Number(result.slice(1))], unwatched) as string;
+      if (refs !== null && result.charCodeAt(0) === 0) {
+        this.#crossings++;
+        const taken = refs.take.applySync(undefined, [Number(result.slice(1))], unwatched) as string;
         if (taken.charCodeAt(0) !== 0) result = taken;
       }
     } catch (err) {
       // A kept isolate must not keep what the call parked before it threw. Still inside the
       // watchdog's cover: waiting for the isolate's lock (its async code may hold it) is only
-      // ever stopped by the watchdog, never by isolated-vm's timeout.
-      if (!loaded.isolate.isDisposed) {
+      // ever stopped by the watchdog, never by isolated-vm's timeout. (A group's runner does this
+      // itself for the members it calls.)
+      if (refs !== null && !loaded.isolate.isDisposed) {
         try {
-          loaded.forgetLast.applySync(undefined, [], unwatched);
+          refs.forgetLast.applySync(undefined, [], unwatched);
         } catch {
           // the isolate went away meanwhile: so did what it held
         }
@@ -390,68 +578,89 @@ export class PluginHost {
       // zod, ~100 ms before source-map-position.ts), which once got a plugin's isolate stopped
       // after its hook had already returned.
       if (callId !== 0) watched!.leave();
-      throw this.#classify(err, loaded, callId);
+      // A group's crossing names the member it was running when it was stopped.
+      throw this.#classify(err, loaded, call.member >= 0 ? call.member : (loaded.running?.[0] ?? 1) - 1, limits, callId);
     }
     if (callId !== 0) watched!.leave();
-    if (result.charCodeAt(0) !== 0) return result;
-    return this.#settle(loaded, hook, Number(result.slice(1)));
+    if (refs === null || result.charCodeAt(0) !== 0) return result;
+    return this.settleMember(call.member, call.hook, Number(result.slice(1)));
   }
 
   /**
-   * The hook returned a promise: wait for it, but never longer than the wall-clock deadline.
-   * Code after an `await` is not covered by the CPU timeout; only disposing the isolate stops it.
+   * A member's hook returned a promise: wait for it, but never longer than its wall-clock
+   * deadline. Code after an `await` is not covered by the CPU timeout; only disposing the isolate
+   * stops it. Public for a group's crossing, which hands back a pending member's answer (`{"w": id}`).
    */
-  async #settle(loaded: Loaded, hook: string, id: number): Promise<string> {
-    const name = this.manifest.name;
+  async settleMember(index: number, hook: string, id: number): Promise<string> {
+    const loaded = this.#loaded;
+    const { name } = this.members[index]!.manifest;
+    const limits = this.#specs[index]!.limits;
+    if (!loaded || loaded.isolate.isDisposed) throw this.#named(new PluginFailure(name, 'memory', 'the plugin group\'s isolate was replaced while a hook was pending'), index);
     let timer: NodeJS.Timeout | undefined;
     try {
       return await Promise.race([
-        loaded.settle.apply(undefined, [id], { result: { promise: true } }) as Promise<string>,
+        loaded.members[index]!.settle.apply(undefined, [id], { result: { promise: true } }) as Promise<string>,
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new PluginFailure(name, 'deadline', `hook ${hook} exceeded its ${this.limits.wallMs} ms deadline`)), this.limits.wallMs);
+          timer = setTimeout(() => reject(new PluginFailure(name, 'deadline', `hook ${hook} exceeded its ${limits.wallMs} ms deadline`)), limits.wallMs);
         }),
       ]);
     } catch (err) {
-      throw this.#classify(err, loaded);
+      throw this.#classify(err, loaded, index, limits);
     } finally {
       clearTimeout(timer);
     }
   }
 
-  /** How long a synchronous call may go on by the clock: wallMs, never less than cpuMs. */
-  get #callWallMs(): number {
-    return Math.max(this.limits.wallMs, this.limits.cpuMs);
+  #named(failure: PluginFailure, index: number): PluginFailure {
+    failure.instance = this.#specs[index]?.instanceName ?? null;
+    return failure;
   }
 
-  #classify(err: unknown, loaded: Loaded, callId = 0): PluginFailure {
-    const name = this.manifest.name;
+  /**
+   * What a failed call was: a limit breach, a memory kill or the isolate lost (it is discarded), or
+   * the plugin's own throw (`index`: the member that ran; its source map locates the throw).
+   */
+  #classify(err: unknown, loaded: Loaded, index: number, limits: PluginLimitsResolved, callId = 0): PluginFailure {
+    const member = Math.max(0, Math.min(index, this.#specs.length - 1));
+    const name = this.members[member]!.manifest.name;
     if (err instanceof PluginFailure) {
       this.#discard(loaded);
-      return err;
+      return this.#named(err, member);
     }
+    const wallMs = callWallMs(limits);
     const stoppedFor = loaded.watched?.stoppedFor(callId) ?? null;
     if (stoppedFor !== null) {
       this.#discard(loaded);
-      if (stoppedFor === 'wall') return new PluginFailure(name, 'deadline', `hook exceeded its ${this.#callWallMs} ms deadline waiting for the plugin's isolate (its async code kept it busy)`);
-      return new PluginFailure(name, 'timeout', `hook exceeded its ${this.limits.cpuMs} ms CPU limit`);
+      if (stoppedFor === 'wall') return this.#named(new PluginFailure(name, 'deadline', `hook exceeded its ${wallMs} ms deadline waiting for the plugin's isolate (its async code kept it busy)`), member);
+      return this.#named(new PluginFailure(name, 'timeout', `hook exceeded its ${limits.cpuMs} ms CPU limit`), member);
     }
     const message = err instanceof Error ? err.message : String(err);
     // Another call's wall-clock stop disposed the isolate under this one (async code that kept it).
     if (loaded.isolate.isDisposed && loaded.watched?.lastStop() === 'wall') {
       this.#discard(loaded);
-      return new PluginFailure(name, 'deadline', `the plugin's isolate was stopped: a call waited ${this.#callWallMs} ms for it`);
+      return this.#named(new PluginFailure(name, 'deadline', `the plugin's isolate was stopped: a call waited ${wallMs} ms for it`), member);
     }
     if (loaded.isolate.isDisposed || /memory limit/i.test(message)) {
       this.#discard(loaded);
-      return new PluginFailure(name, 'memory', message);
+      return this.#named(new PluginFailure(name, 'memory', message), member);
     }
     if (/timed out/i.test(message)) {
       this.#discard(loaded);
-      return new PluginFailure(name, 'timeout', message);
+      return this.#named(new PluginFailure(name, 'timeout', message), member);
     }
     const failure = new PluginFailure(name, 'throw', message);
-    failure.location = pluginLocation(this.bundle, (err as { stack?: string } | null)?.stack);
-    return failure;
+    failure.location = pluginLocation(this.#specs[member]!.bundle, (err as { stack?: string } | null)?.stack);
+    return this.#named(failure, member);
+  }
+
+  /**
+   * A hook that threw inside a group's crossing (the runner caught it and reported `{f, k}`): the
+   * same PluginFailure a throw from the member's own call gives, located in its source.
+   */
+  groupThrow(index: number, message: string, stack: string): PluginFailure {
+    const failure = new PluginFailure(this.members[index]!.manifest.name, 'throw', message);
+    failure.location = pluginLocation(this.#specs[index]!.bundle, stack);
+    return this.#named(failure, index);
   }
 
   /**
@@ -466,6 +675,19 @@ export class PluginHost {
     this.#spare = null;
     this.#logger.debug({ plugin: this.instanceName }, 'plugin isolate disposed');
   }
+}
+
+/** A call into the isolate: one member's hook, or (member -1) a group's crossing over `order`. */
+interface Call {
+  member: number;
+  hook: 'onRequest' | 'onResponse' | 'verifier';
+  args: [string];
+  order?: readonly number[];
+}
+
+/** How long a synchronous call may go on by the clock: wallMs, never less than cpuMs. */
+function callWallMs(limits: PluginLimitsResolved): number {
+  return Math.max(limits.wallMs, limits.cpuMs);
 }
 
 /** Stop watching an isolate and dispose it (idempotent). */
@@ -483,6 +705,23 @@ function fetchIdentity(fetch: PluginFetchSource | null): string {
   let id = fetchFunctionIds.get(fetch);
   if (id === undefined) fetchFunctionIds.set(fetch, (id = ++fetchFunctions));
   return `function #${id}`;
+}
+
+function toMember(spec: PluginMemberSpec): Member {
+  const optionsJson = JSON.stringify(spec.options ?? {});
+  return { ...spec, optionsJson, identity: hostIdentity(spec.bundle, optionsJson, spec.limits, spec.fetch) };
+}
+
+/** The identity a group of these members has (PluginHost.identity), to compare before loading one. */
+export function groupIdentityOf(specs: readonly PluginMemberSpec[]): string {
+  return groupIdentity(specs.map(toMember));
+}
+
+/** A group's identity: its members' names and identities, in order (a reorder is a new group). */
+function groupIdentity(members: readonly Member[]): string {
+  const hash = createHash('sha256');
+  for (const m of members) hash.update(m.instanceName).update('\0').update(m.identity).update('\0');
+  return hash.digest('base64');
 }
 
 /** Same identity: same code, options, limits and fetch settings (the instance name is the map key). */

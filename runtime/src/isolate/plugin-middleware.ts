@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { GatewayRequest, GatewayResponse, Middleware } from '../chain/types.ts';
 import { Readable } from 'node:stream';
-import { applyHeaderOps, bodyKind, bodyless, directResponseParts, fitHeaders, hookMessage, requestMessage, responseFragment, type HookOutput } from '@isogate/sdk/internal/hook-wire';
+import { acceptedStatus, applyHeaderOps, bodyKind, bodyless, directResponseParts, fitHeaders, hookMessage, requestMessage, responseFragment, type HookOutput } from '@isogate/sdk/internal/hook-wire';
 import { discardBody } from '../chain/discard-body.ts';
 import { streamOrBytes } from '../proxy/upstream-body.ts';
 import { GatewayError } from '../errors.ts';
@@ -19,7 +19,7 @@ import {
   resolveMaxBodyBytes,
   type BodyKind,
 } from './buffer-body.ts';
-import { PluginFailure, type PluginHost } from './plugin-host.ts';
+import { PluginFailure, type PluginManifest, type PluginMember } from './plugin-host.ts';
 import { emitRequestEvent, requestLogFields, startHook, type HookName, type PluginErrorKind } from '../chain/instruments.ts';
 import { forwardPluginLogs } from './user-plugin-handle.ts';
 
@@ -27,7 +27,7 @@ import { forwardPluginLogs } from './user-plugin-handle.ts';
 const PLUGIN_STATE = Symbol('isogate.pluginState');
 
 /** The request's hook message (without headers and body): see requestMessage. */
-function encodeRequest(req: GatewayRequest, bodyKind: BodyKind | null): Record<string, unknown> {
+export function encodeRequest(req: GatewayRequest, bodyKind: BodyKind | null): Record<string, unknown> {
   return requestMessage(
     { method: req.method, path: req.path, query: req.query, params: req.params, clientIp: req.clientIp, routeName: req.route.name, state: (req.state[PLUGIN_STATE] as Record<string, unknown> | undefined) ?? {}, claims: req.claims },
     bodyKind,
@@ -35,7 +35,7 @@ function encodeRequest(req: GatewayRequest, bodyKind: BodyKind | null): Record<s
 }
 
 /** A body as handed to a hook: its fragment (none when the hook does not get it) and where the body is now. */
-interface Prepared {
+export interface Prepared {
   fragment: string | undefined;
   /** The body the gateway holds in memory and forwards from there; null when there is none or it still streams. */
   held: Buffer | null;
@@ -63,13 +63,115 @@ function drain(body: Readable | null): void {
   body.resume();
 }
 
-function failureKind(err: unknown): PluginErrorKind {
+export function failureKind(err: unknown): PluginErrorKind {
   return err instanceof PluginFailure ? err.kind : 'throw';
 }
 
 function directResponse(r: NonNullable<HookOutput['r']>, plugin: string): GatewayResponse {
   const { status, headers, text } = directResponseParts(r, (m) => new PluginFailure(plugin, 'bad-result', m));
   return { status, headers, body: text };
+}
+
+/** What the plugin middleware calls a hook on: a plugin's host, or one member of a shared group. */
+export type HookTarget = Pick<PluginMember, 'manifest' | 'bundle' | 'call'>;
+
+/**
+ * How one plugin instance's hook answers are applied to the request and response, and how its
+ * failures are answered: shared by its own middleware and by a shared group's (which gets the
+ * answers of several members from one crossing and applies each with its member's steps).
+ */
+export interface PluginSteps {
+  readonly name: string;
+  readonly hasRequest: boolean;
+  readonly hasResponse: boolean;
+  readonly requestKind: BodyKind | null;
+  readonly responseKind: BodyKind | null;
+  readonly maxBytes: number;
+  emit(out: HookOutput): void;
+  /** Log a hook's failure and answer by the failure policy: a coded 500 (fail-closed) or null (fail-open: go on). */
+  failed(err: unknown, hook: HookName, req: GatewayRequest): GatewayResponse | null;
+  applyRequestOutput(req: GatewayRequest, out: HookOutput, prepared: Prepared | null): GatewayResponse | null;
+  applyResponseOutput(req: GatewayRequest, res: GatewayResponse, out: HookOutput): void;
+}
+
+/** Which hooks a plugin has and the bodies they take: a body is only ever buffered for a hook that will see it; everything else streams. */
+export function hookBodies(manifest: PluginManifest): { hasRequest: boolean; hasResponse: boolean; requestKind: BodyKind | null; responseKind: BodyKind | null } {
+  const hasRequest = manifest.hooks.includes('onRequest');
+  const hasResponse = manifest.hooks.includes('onResponse');
+  return { hasRequest, hasResponse, requestKind: hasRequest ? bodyKind(manifest.requestBody) : null, responseKind: hasResponse ? bodyKind(manifest.responseBody) : null };
+}
+
+/** The steps of one plugin instance (see PluginSteps). */
+export function pluginSteps(host: HookTarget, instanceName: string, policy: 'fail-closed' | 'fail-open', logger: Logger): PluginSteps {
+  const { name } = host.manifest;
+  const { hasRequest, hasResponse, requestKind, responseKind } = hookBodies(host.manifest);
+  const maxBytes = resolveMaxBodyBytes(host.manifest.maxBodyBytes);
+  const log = logger.child({ plugin: instanceName });
+
+  if (hasRequest && host.manifest.requestBody !== null && requestKind === null) log.warn({ requestBody: host.manifest.requestBody }, 'unknown requestBody kind; the body is not given to the plugin');
+  if (hasResponse && host.manifest.responseBody !== null && responseKind === null) log.warn({ responseBody: host.manifest.responseBody }, 'unknown responseBody kind; the body is not given to the plugin');
+
+  const emit = (out: HookOutput) => forwardPluginLogs(out, log, host.bundle);
+
+  const failed = (err: unknown, hook: HookName, req: GatewayRequest): GatewayResponse | null => {
+    const kind = failureKind(err);
+    emitRequestEvent(req, { type: 'plugin-error', plugin: instanceName, hook, kind });
+    // The request's id and route tie this line to the access line and to what the client was told.
+    log.error(
+      { ...requestLogFields(req), hook, kind, plugin: name, error: err instanceof Error ? err.message : String(err), source: (err instanceof PluginFailure && err.location) || host.bundle.entry },
+      `plugin ${hook} failed (${policy})`,
+    );
+    return policy === 'fail-open' ? null : errorResponse('PLUGIN_FAILED');
+  };
+
+  /**
+   * Apply what onRequest answered to the request: state, a direct response (returned), path,
+   * query, headers and a replaced body. Throws PluginFailure for an answer that cannot be applied.
+   */
+  const applyRequestOutput = (req: GatewayRequest, out: HookOutput, prepared: Prepared | null): GatewayResponse | null => {
+    emit(out);
+    if (out.s) req.state[PLUGIN_STATE] = out.s;
+    if (out.r) return directResponse(out.r, name);
+    if (out.p !== undefined) {
+      const normalized = normalizePath(out.p);
+      if (!normalized.ok) throw new PluginFailure(name, 'bad-result', `path ${JSON.stringify(out.p)} is not acceptable: ${normalized.reason}`);
+      req.path = normalized.path;
+    }
+    if (out.q !== undefined) req.query = out.q.replace(/^\?/, '').replace(/[#\s]/g, encodeURIComponent);
+    const replaced = requestKind && out.b !== undefined ? replacedBytes(out.b) : null;
+    if (requestKind && out.b !== undefined && !replaced) throw new PluginFailure(name, 'bad-result', 'unreadable request body');
+    if (out.h) req.headers = applyHeaderOps(req.headers, out.h, (m) => new PluginFailure(name, 'bad-result', m));
+    if (replaced && requestKind) {
+      if (prepared?.streaming) drain(req.body);
+      forwardRequestBody(req, replaced.bytes);
+      fitHeaders(req.headers, requestKind, replaced.bytes.byteLength, replaced.json, true);
+    } else if (out.h && prepared?.held) {
+      // The plugin rewrote the header list: the length of the body we hold stays the truth.
+      req.headers['content-length'] = String(prepared.held.byteLength);
+      delete req.headers['transfer-encoding'];
+    }
+    return null;
+  };
+
+  /**
+   * Apply what onResponse answered to the response: state, status, headers and a replaced body.
+   * Throws PluginFailure for an answer that cannot be applied.
+   */
+  const applyResponseOutput = (req: GatewayRequest, res: GatewayResponse, out: HookOutput): void => {
+    emit(out);
+    const replaced = responseKind && out.rb !== undefined ? replacedBytes(out.rb) : null;
+    if (responseKind && out.rb !== undefined && !replaced) throw new PluginFailure(name, 'bad-result', 'unreadable response body');
+    if (out.s) req.state[PLUGIN_STATE] = out.s;
+    if (acceptedStatus(out.st)) res.status = out.st;
+    if (out.rh) res.headers = applyHeaderOps(res.headers, out.rh, (m) => new PluginFailure(name, 'bad-result', m));
+    if (replaced && responseKind) {
+      discardBody(res.body);
+      res.body = replaced.bytes;
+      fitHeaders(res.headers, responseKind, replaced.bytes.byteLength, replaced.json, !bodyless(res.status));
+    }
+  };
+
+  return { name, hasRequest, hasResponse, requestKind, responseKind, maxBytes, emit, failed, applyRequestOutput, applyResponseOutput };
 }
 
 /**
@@ -88,18 +190,8 @@ function directResponse(r: NonNullable<HookOutput['r']>, plugin: string): Gatewa
  * sees `undefined` (it may still replace it). A replaced body loses its stale Content-Length,
  * ETag and Content-MD5 (and, for text/json, Content-Encoding) and gets its own length.
  */
-export function createPluginMiddleware(host: PluginHost, instanceName: string, policy: 'fail-closed' | 'fail-open', logger: Logger): Middleware {
-  const { hooks, name } = host.manifest;
-  const hasRequest = hooks.includes('onRequest');
-  const hasResponse = hooks.includes('onResponse');
-  // A body is only ever buffered for a hook that will see it; everything else streams.
-  const requestKind = hasRequest ? bodyKind(host.manifest.requestBody) : null;
-  const responseKind = hasResponse ? bodyKind(host.manifest.responseBody) : null;
-  const maxBytes = resolveMaxBodyBytes(host.manifest.maxBodyBytes);
-  const log = logger.child({ plugin: instanceName });
-
-  if (hasRequest && host.manifest.requestBody !== null && requestKind === null) log.warn({ requestBody: host.manifest.requestBody }, 'unknown requestBody kind; the body is not given to the plugin');
-  if (hasResponse && host.manifest.responseBody !== null && responseKind === null) log.warn({ responseBody: host.manifest.responseBody }, 'unknown responseBody kind; the body is not given to the plugin');
+export function createPluginMiddleware(host: HookTarget, instanceName: string, policy: 'fail-closed' | 'fail-open', logger: Logger): Middleware {
+  const { hasRequest, hasResponse, requestKind, responseKind, maxBytes, failed, applyRequestOutput, applyResponseOutput } = pluginSteps(host, instanceName, policy, logger);
 
   /**
    * Buffer the request body for onRequest, or answer for the client: 413 over the bound (before
@@ -163,8 +255,6 @@ export function createPluginMiddleware(host: PluginHost, instanceName: string, p
     return { fragment: given ? responseFragment(kind, bytes) : undefined, held: bytes, streaming: false };
   };
 
-  const emit = (out: HookOutput) => forwardPluginLogs(out, log, host.bundle);
-
   /**
    * One hook crossing, timed for the observers attached to the request (none: no cost beyond a
    * null check). A synchronous hook stays synchronous: no promise on the hot path.
@@ -192,46 +282,6 @@ export function createPluginMiddleware(host: PluginHost, instanceName: string, p
         throw err;
       },
     );
-  };
-
-  const failed = (err: unknown, hook: HookName, req: GatewayRequest): GatewayResponse | null => {
-    const kind = failureKind(err);
-    emitRequestEvent(req, { type: 'plugin-error', plugin: instanceName, hook, kind });
-    // The request's id and route tie this line to the access line and to what the client was told.
-    log.error(
-      { ...requestLogFields(req), hook, kind, plugin: name, error: err instanceof Error ? err.message : String(err), source: (err instanceof PluginFailure && err.location) || host.bundle.entry },
-      `plugin ${hook} failed (${policy})`,
-    );
-    return policy === 'fail-open' ? null : errorResponse('PLUGIN_FAILED');
-  };
-
-  /**
-   * Apply what onRequest answered to the request: state, a direct response (returned), path,
-   * query, headers and a replaced body. Throws PluginFailure for an answer that cannot be applied.
-   */
-  const applyRequestOutput = (req: GatewayRequest, out: HookOutput, prepared: Prepared | null): GatewayResponse | null => {
-    emit(out);
-    if (out.s) req.state[PLUGIN_STATE] = out.s;
-    if (out.r) return directResponse(out.r, name);
-    if (out.p !== undefined) {
-      const normalized = normalizePath(out.p);
-      if (!normalized.ok) throw new PluginFailure(name, 'bad-result', `path ${JSON.stringify(out.p)} is not acceptable: ${normalized.reason}`);
-      req.path = normalized.path;
-    }
-    if (out.q !== undefined) req.query = out.q.replace(/^\?/, '').replace(/[#\s]/g, encodeURIComponent);
-    const replaced = requestKind && out.b !== undefined ? replacedBytes(out.b) : null;
-    if (requestKind && out.b !== undefined && !replaced) throw new PluginFailure(name, 'bad-result', 'unreadable request body');
-    if (out.h) req.headers = applyHeaderOps(req.headers, out.h, (m) => new PluginFailure(name, 'bad-result', m));
-    if (replaced && requestKind) {
-      if (prepared?.streaming) drain(req.body);
-      forwardRequestBody(req, replaced.bytes);
-      fitHeaders(req.headers, requestKind, replaced.bytes.byteLength, replaced.json, true);
-    } else if (out.h && prepared?.held) {
-      // The plugin rewrote the header list: the length of the body we hold stays the truth.
-      req.headers['content-length'] = String(prepared.held.byteLength);
-      delete req.headers['transfer-encoding'];
-    }
-    return null;
   };
 
   const requestHook = (req: GatewayRequest, prepared: Prepared | null): HookOutput | Promise<HookOutput> => {
@@ -291,18 +341,7 @@ export function createPluginMiddleware(host: PluginHost, instanceName: string, p
         const input = encodeRequest(req, null);
         input['rs'] = responseKind ? { st: res.status, k: responseKind } : { st: res.status };
         const called = callHook(req, 'onResponse', hookMessage(input, 'sb', prepared?.fragment), JSON.stringify(req.headers), JSON.stringify(res.headers));
-        const out = called instanceof Promise ? await called : called;
-        emit(out);
-        const replaced = responseKind && out.rb !== undefined ? replacedBytes(out.rb) : null;
-        if (responseKind && out.rb !== undefined && !replaced) throw new PluginFailure(name, 'bad-result', 'unreadable response body');
-        if (out.s) req.state[PLUGIN_STATE] = out.s;
-        if (typeof out.st === 'number' && Number.isInteger(out.st) && out.st >= 200 && out.st <= 599) res.status = out.st;
-        if (out.rh) res.headers = applyHeaderOps(res.headers, out.rh, (m) => new PluginFailure(name, 'bad-result', m));
-        if (replaced && responseKind) {
-          discardBody(res.body);
-          res.body = replaced.bytes;
-          fitHeaders(res.headers, responseKind, replaced.bytes.byteLength, replaced.json, !bodyless(res.status));
-        }
+        applyResponseOutput(req, res, called instanceof Promise ? await called : called);
         return res;
       } catch (err) {
         const answer = failed(err, 'onResponse', req);

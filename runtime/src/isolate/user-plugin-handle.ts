@@ -4,7 +4,8 @@ import { emitRequestEvent, requestLogFields, startHook } from '../chain/instrume
 import type { GatewayRequest } from '../chain/types.ts';
 import type { UserPluginHandle, VerifierResult } from '../plugins/builtin-plugin.ts';
 import { bundleLocation, type PluginBundle } from './bundle-plugin.ts';
-import { PluginFailure, type PluginHost } from './plugin-host.ts';
+import { PluginFailure } from './plugin-host.ts';
+import type { HookTarget } from './plugin-middleware.ts';
 
 /**
  * Forward a hook's `ctx.log` and `console` entries to the gateway's logger. A console line names
@@ -29,7 +30,7 @@ export function forwardPluginLogs(out: HookOutput, log: Logger, bundle: PluginBu
  * breach, a malformed result or a failed `ctx.fetch` that escaped the hook (the identity provider
  * is unreachable: no verdict) is a PluginFailure the caller turns into a 503.
  */
-export function userPluginHandle(host: PluginHost, instanceName: string, logger: Logger): UserPluginHandle {
+export function userPluginHandle(host: HookTarget, instanceName: string, logger: Logger): UserPluginHandle {
   const log = logger.child({ plugin: instanceName });
   return {
     instanceName,

@@ -283,8 +283,55 @@ export function fitHeaders(headers: Headers, kind: BodyKind, length: number, jso
  */
 export type HeaderOp = ['s' | 'a', string, string] | ['d', string];
 
-const HEADER_NAME = /^[!#$%&'*+.^`|~0-9a-z-]+$/;
-const HEADER_VALUE = /^[^\r\n\0]*$/;
+/**
+ * The rules a hook's header changes and answered status must pass, with nothing outside the
+ * function: its text (`headerRules.toString()`) is also evaluated in a shared plugin group's
+ * isolate, where consecutive hooks run in one crossing and each hook must see the headers and
+ * status the host will apply (runtime/src/isolate/shared-group-runner.ts). One text, so the two
+ * cannot drift apart.
+ * @internal
+ * @example
+ * const { applyHeaderOps } = headerRules();
+ */
+export function headerRules() {
+  const HEADER_NAME = /^[!#$%&'*+.^`|~0-9a-z-]+$/;
+  const HEADER_VALUE = /^[^\r\n\0]*$/;
+  const validHeader = (name: string, value: string): boolean => HEADER_NAME.test(name) && HEADER_VALUE.test(value);
+  /**
+   * Apply a hook's header operations to `headers` in place, validating every name and value the
+   * hook wrote (the rest were already valid). `invalid` builds the error to throw; on an invalid
+   * operation nothing has been changed.
+   */
+  const applyHeaderOps = (headers: Record<string, string | string[]>, ops: readonly HeaderOp[], invalid: (message: string) => Error): Record<string, string | string[]> => {
+    // Validate everything first, so an invalid operation leaves the headers untouched.
+    for (const op of ops) {
+      const kind = op[0];
+      if (kind !== 's' && kind !== 'a' && kind !== 'd') throw invalid('unknown header operation');
+      if (typeof op[1] !== 'string' || !HEADER_NAME.test(op[1])) throw invalid(`invalid header ${JSON.stringify(op[1])}`);
+      if (kind !== 'd' && (typeof op[2] !== 'string' || !HEADER_VALUE.test(op[2]))) throw invalid(`invalid header ${JSON.stringify(op[1])}`);
+    }
+    const out = headers;
+    for (const op of ops) {
+      const name = op[1];
+      if (op[0] === 'd') {
+        delete out[name];
+        continue;
+      }
+      const value = op[2];
+      if (op[0] === 's') out[name] = value;
+      else if (op[0] === 'a') {
+        const existing = out[name];
+        out[name] = existing === undefined ? value : Array.isArray(existing) ? [...existing, value] : [existing, value];
+      }
+    }
+    return out;
+  };
+  /** The status an onResponse hook answered, if the host takes it (an integer from 200 to 599). */
+  const acceptedStatus = (status: unknown): status is number => typeof status === 'number' && Number.isInteger(status) && status >= 200 && status <= 599;
+  return { validHeader, applyHeaderOps, acceptedStatus };
+}
+
+const rules = headerRules();
 
 /**
  * Apply a hook's header operations to `headers` in place (the request's or response's own map),
@@ -294,34 +341,15 @@ const HEADER_VALUE = /^[^\r\n\0]*$/;
  * @example
  * applyHeaderOps(headers, [['s', 'b', '2'], ['d', 'a']], (m) => new Error(m)); // headers is now { b: '2' }
  */
-export function applyHeaderOps(
-  headers: Record<string, string | string[]>,
-  ops: readonly HeaderOp[],
-  invalid: (message: string) => Error,
-): Record<string, string | string[]> {
-  // Validate everything first, so an invalid operation leaves the headers untouched.
-  for (const op of ops) {
-    const kind = op[0];
-    if (kind !== 's' && kind !== 'a' && kind !== 'd') throw invalid('unknown header operation');
-    if (typeof op[1] !== 'string' || !HEADER_NAME.test(op[1])) throw invalid(`invalid header ${JSON.stringify(op[1])}`);
-    if (kind !== 'd' && (typeof op[2] !== 'string' || !HEADER_VALUE.test(op[2]))) throw invalid(`invalid header ${JSON.stringify(op[1])}`);
-  }
-  const out = headers;
-  for (const op of ops) {
-    const name = op[1];
-    if (op[0] === 'd') {
-      delete out[name];
-      continue;
-    }
-    const value = op[2];
-    if (op[0] === 's') out[name] = value;
-    else if (op[0] === 'a') {
-      const existing = out[name];
-      out[name] = existing === undefined ? value : Array.isArray(existing) ? [...existing, value] : [existing, value];
-    }
-  }
-  return out;
-}
+export const applyHeaderOps = rules.applyHeaderOps;
+
+/**
+ * Whether the host takes the status an onResponse hook answered (an integer from 200 to 599).
+ * @internal
+ * @example
+ * acceptedStatus(418); // true
+ */
+export const acceptedStatus = rules.acceptedStatus;
 
 /**
  * A header map from `[name, value]` pairs (repeats become arrays), refusing names and values a
@@ -333,7 +361,7 @@ export function applyHeaderOps(
 export function headersFromPairs(list: readonly [string, string][], invalid: (message: string) => Error): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   for (const [name, value] of list) {
-    if (!HEADER_NAME.test(name) || !HEADER_VALUE.test(value)) throw invalid(`invalid header ${JSON.stringify(name)}`);
+    if (!rules.validHeader(name, value)) throw invalid(`invalid header ${JSON.stringify(name)}`);
     const existing = out[name];
     if (existing === undefined) out[name] = value;
     else if (Array.isArray(existing)) existing.push(value);

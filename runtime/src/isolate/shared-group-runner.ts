@@ -1,0 +1,126 @@
+import type { headerRules } from '@isogate/sdk/internal/hook-wire';
+
+/** The hook runtime's entry points the runner calls, one per member (each lives in its member's context). */
+interface MemberRuntime {
+  call(hook: string, input: string, requestHeaders: string, responseHeaders?: string): string;
+  take(id: number): string;
+  forgetLast(): void;
+}
+
+/**
+ * Where a shared group's crossing ends and what each member answered, as the runner returns it:
+ * a JSON array with one entry per member that ran, in the order they ran. An entry is the
+ * member's hook answer as the hook runtime wrote it (a HookOutput), `{"w": id}` for an async
+ * hook still pending (the host settles it), or `{"f": message, "k": stack}` for a hook that threw.
+ * @example
+ * JSON.parse('[{"h":[["s","x-a","1"]]},{"w":3}]') as GroupEntry[];
+ */
+export type GroupEntry = Record<string, unknown> & { w?: number; f?: string; k?: string };
+
+/**
+ * The runner of a shared plugin group: evaluated in the group's own context (no plugin code runs
+ * there, and no plugin can reach it), it calls consecutive members' hooks within one crossing
+ * from the host. Self-contained like `createHookRuntime`: its text is what the isolate runs.
+ *
+ * Each member must see the request as the host will have it after the members before it, so the
+ * runner applies, between two members, exactly what the host applies the same way: the state,
+ * header changes (with the host's own rules, `headerRules`) and, for onResponse, the status. A
+ * member that answered anything else (a direct response, a new path or query, a body, header
+ * changes the host would refuse), that threw, or whose async hook is still pending ends the
+ * crossing after itself: the host applies what came back, in order, and goes on from the next
+ * member with a new crossing. So a chain of members that only set headers and state costs one
+ * crossing, and every other case costs what it cost with one isolate per plugin.
+ *
+ * `running[0]` names the member running (its index plus one; 0 between crossings): after the
+ * watchdog or the memory limit stopped the isolate, the host reads which member it was.
+ * @example
+ * // in the group context: globalThis.__isogateGroup = createGroupRunner(members, running, headerRules);
+ */
+export function createGroupRunner(members: readonly MemberRuntime[], running: Int32Array, rulesFactory: typeof headerRules): (packed: string) => string {
+  const { applyHeaderOps, acceptedStatus } = rulesFactory();
+  const invalid = (message: string) => new Error(message);
+
+  function failure(err: unknown): string {
+    // Whatever a plugin threw: reading it may run its code (a getter), which may throw again.
+    let message = 'hook threw';
+    let stack = '';
+    try {
+      const e = err as { message?: unknown; stack?: unknown } | null;
+      message = String(e !== null && typeof e === 'object' ? e.message : e);
+      stack = e !== null && typeof e === 'object' && typeof e.stack === 'string' ? e.stack : '';
+    } catch {
+      // keep the defaults
+    }
+    return JSON.stringify({ f: message, k: stack });
+  }
+
+  /**
+   * `packed`: the hook's name, the members to run (indices, comma-separated, in order), the
+   * lengths of the message and of the request headers, each ended by U+0000, then the message,
+   * the request headers and (onResponse) the response headers back to back.
+   */
+  return function runGroup(packed: string): string {
+    let at = packed.indexOf('\u0000');
+    const hook = packed.slice(0, at);
+    let next = packed.indexOf('\u0000', at + 1);
+    const order = packed.slice(at + 1, next).split(',').map(Number);
+    at = next;
+    next = packed.indexOf('\u0000', at + 1);
+    const messageLength = Number(packed.slice(at + 1, next));
+    at = next;
+    next = packed.indexOf('\u0000', at + 1);
+    const headersLength = Number(packed.slice(at + 1, next));
+    let message = packed.slice(next + 1, next + 1 + messageLength);
+    let requestHeaders = packed.slice(next + 1 + messageLength, next + 1 + messageLength + headersLength);
+    const response = hook === 'onResponse';
+    let responseHeaders = response ? packed.slice(next + 1 + messageLength + headersLength) : undefined;
+    const answers: string[] = [];
+    try {
+      for (const index of order) {
+        const member = members[index]!;
+        running[0] = index + 1;
+        let answer: string;
+        try {
+          answer = member.call(hook, message, requestHeaders, responseHeaders);
+          if (answer.charCodeAt(0) === 0) {
+            const taken = member.take(Number(answer.slice(1)));
+            if (taken.charCodeAt(0) === 0) {
+              answers.push(`{"w":${answer.slice(1)}}`);
+              break;
+            }
+            answer = taken;
+          }
+        } catch (err) {
+          try {
+            member.forgetLast();
+          } catch {
+            // nothing parked
+          }
+          answers.push(failure(err));
+          break;
+        }
+        answers.push(answer);
+        const out = JSON.parse(answer) as Record<string, unknown>;
+        if (out['r'] !== undefined || out['p'] !== undefined || out['q'] !== undefined || out['b'] !== undefined || out['rb'] !== undefined) break;
+        try {
+          if (out['h']) requestHeaders = JSON.stringify(applyHeaderOps(JSON.parse(requestHeaders), out['h'] as never, invalid));
+          if (out['rh']) responseHeaders = JSON.stringify(applyHeaderOps(JSON.parse(responseHeaders ?? '{}'), out['rh'] as never, invalid));
+        } catch {
+          break; // the host refuses them too, and decides by the member's failure policy
+        }
+        const state = out['s'] as Record<string, unknown> | undefined;
+        if (state || (response && acceptedStatus(out['st']))) {
+          const fields = JSON.parse(message) as Record<string, unknown>;
+          // As the host encodes it (requestMessage): no state field when the state is empty.
+          if (state && Object.keys(state).length > 0) fields['s'] = state;
+          else if (state) delete fields['s'];
+          if (response && acceptedStatus(out['st'])) (fields['rs'] as { st: number }).st = out['st'];
+          message = JSON.stringify(fields);
+        }
+      }
+    } finally {
+      running[0] = 0;
+    }
+    return `[${answers.join(',')}]`;
+  };
+}
