@@ -225,6 +225,7 @@ export const TARGETS: Target[] = [
   }),
   isogateTarget('isogate-1-plugin', 'Isogate, one user plugin (onRequest sets a header, in its isolate)', 'bench/configs/one-plugin.config.ts'),
   isogateTarget('isogate-3-plugins', 'Isogate, three user plugins (three isolates, one onRequest each)', 'bench/configs/three-plugins.config.ts'),
+  isogateTarget('isogate-3-shared', "Isogate, the same three plugins as one shared group (`isolation: 'shared'`: one isolate, one crossing for the three hooks)", 'bench/configs/three-plugins-shared.config.ts'),
   isogateTarget('isogate-builtins', 'Isogate, built-ins metrics + logging (to a file) + ratelimit + auth (HS256, one token reused)', 'bench/configs/builtins-chain.config.ts', {
     env: (ctx) => ({ BENCH_JWT_SECRET, BENCH_LOG_FILE: join(ctx.tmpDir, 'access.log') }),
     requestHeaders: async () => ({ authorization: `Bearer ${await benchToken()}` }),
@@ -273,6 +274,7 @@ export const RATIOS: Ratio[] = [
   { label: 'empty chain vs nginx', target: 'isogate', baseline: 'nginx' },
   { label: 'one plugin vs empty chain', target: 'isogate-1-plugin', baseline: 'isogate' },
   { label: 'three plugins vs empty chain', target: 'isogate-3-plugins', baseline: 'isogate' },
+  { label: 'three plugins, shared group, vs empty chain', target: 'isogate-3-shared', baseline: 'isogate' },
   { label: 'built-ins chain vs empty chain', target: 'isogate-builtins', baseline: 'isogate' },
   { label: '`--workers 2` vs one worker', target: 'isogate-workers-2', baseline: 'isogate' },
   { label: 'fast-gateway vs floor', target: 'fast-gateway', baseline: 'floor' },
@@ -329,6 +331,12 @@ export const GOALS: Goal[] = [
     target: 'isogate-3-plugins',
     baseline: 'isogate',
     minThroughputRatio: 0.7,
+  },
+  {
+    label: 'Three user plugins in a shared group ≥ 0.80× the empty chain throughput',
+    target: 'isogate-3-shared',
+    baseline: 'isogate',
+    minThroughputRatio: 0.8,
   },
   {
     label: 'Built-ins auth + ratelimit + logging + metrics ≥ 70% of the empty chain throughput',

@@ -35,7 +35,7 @@ export interface HookRuntime {
    * travel as separate JSON strings (request, then response for onResponse), so they are parsed
    * only if the hook reads them.
    */
-  call(hook: string, input: string, requestHeaders: string, responseHeaders?: string): string;
+  call(hook: string, input: string, requestHeaders: string, responseHeaders?: string, requestOps?: string, responseOps?: string): string;
   /**
    * `call` with its arguments in one string (`packHookCall` in hook-wire.ts), as the gateway
    * sends them: each argument that crosses into an isolate costs, one costs least.
@@ -107,9 +107,12 @@ export function createHookRuntime(fetchOverride?: (url: string, init: string) =>
   class Headers {
     readonly ops: (['s' | 'a', string, string] | ['d', string])[] = [];
     #source: string;
+    /** Changes made before this hook that the source does not hold yet (JSON text), applied on the first read like the hook's own. */
+    #inherited: string | undefined;
     #fields: Fields | null = null;
-    constructor(source: string) {
+    constructor(source: string, inherited?: string) {
       this.#source = source;
+      this.#inherited = inherited;
     }
     get changed(): boolean {
       return this.ops.length > 0;
@@ -122,7 +125,8 @@ export function createHookRuntime(fetchOverride?: (url: string, init: string) =>
         const v = raw[k]!;
         f[k] = Array.isArray(v) ? v.map(String) : [String(v)];
       }
-      for (const op of this.ops) {
+      const inherited = this.#inherited === undefined ? [] : (JSON.parse(this.#inherited) as Headers['ops']);
+      for (const op of [...inherited, ...this.ops]) {
         if (op[0] === 's') f[op[1]] = [op[2]];
         else if (op[0] === 'a') (f[op[1]] ??= []).push(op[2]);
         else delete f[op[1]];
@@ -332,7 +336,7 @@ export function createHookRuntime(fetchOverride?: (url: string, init: string) =>
     return done(result);
   }
 
-  function run(hook: string, input: string, requestHeaders: string, responseHeaders?: string): string {
+  function run(hook: string, input: string, requestHeaders: string, responseHeaders?: string, requestOps?: string, responseOps?: string): string {
     lastDeferred = 0;
     const msg = JSON.parse(input);
     const logs: LogEntry[] = [];
@@ -341,7 +345,7 @@ export function createHookRuntime(fetchOverride?: (url: string, init: string) =>
     if (hook === 'verifier') return verify(msg, logs, ctx);
     // [method, path, query, params, clientIp, routeName, bodyKind?] (requestMessage in hook-wire.ts).
     const rq = msg.rq as [string, string, string, Record<string, string>, string, string, BodyKind?];
-    const reqHeaders = new Headers(requestHeaders);
+    const reqHeaders = new Headers(requestHeaders, requestOps);
     const req: Record<string, unknown> = {
       method: rq[0],
       path: rq[1],
@@ -357,7 +361,7 @@ export function createHookRuntime(fetchOverride?: (url: string, init: string) =>
     let res: { status: number; headers: Headers; body?: unknown } | null = null;
     let resBody: BodyIn | null = null;
     if (hook === 'onResponse') {
-      res = { status: msg.rs.st, headers: new Headers(responseHeaders ?? '{}') };
+      res = { status: msg.rs.st, headers: new Headers(responseHeaders ?? '{}', responseOps) };
       if (msg.rs.k) {
         resBody = bodyIn(msg.rs.k, 'sb' in msg, msg.sb);
         res.body = resBody.value;
