@@ -11,9 +11,15 @@ const HEADER = 2;
 /**
  * Int32 cells per slot: the call in progress (0: none), the CPU limit in ms (0: not watched), the
  * call that was stopped (its id for its CPU limit, minus its id for its wall-clock one), the
- * wall-clock limit in ms (0: none).
+ * wall-clock limit in ms (0: none), and the part of the call in progress (a shared plugin group's
+ * runner counts it up as each member starts, with that member's limits: each part is judged from
+ * its own start).
  */
-const STRIDE = 4;
+const STRIDE = 5;
+/** Offsets of a slot's cells that a shared group's runner writes. */
+export const SLOT_CPU_LIMIT = 1;
+export const SLOT_WALL_LIMIT = 3;
+export const SLOT_PART = 4;
 
 /**
  * Trusted code, run in the watchdog's own isolate on one of isolated-vm's pool threads. It
@@ -41,6 +47,7 @@ const STRIDE = 4;
 const LOOP = `globalThis.__watch = (sab, isolates, H, S, TICK, clockSab) => {
   const s = new Int32Array(sab);
   const last = new Int32Array(${SLOTS});
+  const lastPart = new Int32Array(${SLOTS});
   const since = new Float64Array(${SLOTS});
   const base = new Float64Array(${SLOTS});
   let clock = clockSab ? new Int32Array(clockSab, 0, 3) : null;
@@ -81,7 +88,8 @@ const LOOP = `globalThis.__watch = (sab, isolates, H, S, TICK, clockSab) => {
       const at = H + i * S;
       const id = Atomics.load(s, at);
       if (id === 0) { last[i] = 0; continue; }
-      if (id !== last[i]) { last[i] = id; since[i] = now; base[i] = NaN; continue; }
+      const part = Atomics.load(s, at + 4);
+      if (id !== last[i] || part !== lastPart[i]) { last[i] = id; lastPart[i] = part; since[i] = now; base[i] = NaN; continue; }
       const limit = Atomics.load(s, at + 1);
       if (limit === 0) continue;
       // The wall-clock limit catches a call that uses no CPU and never ends: the host's thread
@@ -125,8 +133,8 @@ function stopReason(cell: number, id?: number): 'cpu' | 'wall' | null {
 
 /** A slot's limits; the CPU one is never 0 (0 marks a slot nobody watches). */
 function storeLimits(cells: Int32Array, at: number, cpuMs: number, wallMs: number): void {
-  Atomics.store(cells, at + 3, wallMs > 0 ? Math.max(1, Math.trunc(wallMs)) : 0);
-  Atomics.store(cells, at + 1, Math.max(1, Math.trunc(cpuMs)));
+  Atomics.store(cells, at + SLOT_WALL_LIMIT, wallMs > 0 ? Math.max(1, Math.trunc(wallMs)) : 0);
+  Atomics.store(cells, at + SLOT_CPU_LIMIT, Math.max(1, Math.trunc(cpuMs)));
 }
 
 /** Where the watchdog says, once, that limits are judged by wall time. */
@@ -154,6 +162,11 @@ export interface WatchedIsolate {
    * crossing that runs several members' hooks gets the sum of theirs.
    */
   setLimits(cpuMs: number, wallMs: number): void;
+  /**
+   * The watchdog's cell table and this isolate's slot in it (SLOT_* offsets from `at`), for a
+   * shared group's runner: it starts each member's part of a call with that member's limits.
+   */
+  slot(): { cells: SharedArrayBuffer; at: number };
   /** Whether the watchdog stopped the call with this id (the isolate is disposed). */
   stopped(id: number): boolean;
   /** Why it stopped it: its CPU limit, or its wall-clock limit (it waited that long for the isolate); null if it did not. */
@@ -302,6 +315,7 @@ export class HookWatchdog {
       setLimits: (cpuMs, wallMs) => {
         if (!released) storeLimits(cells, at, cpuMs, wallMs);
       },
+      slot: () => ({ cells: cells.buffer as SharedArrayBuffer, at }),
       stopped: (id) => stopReason(Atomics.load(cells, at + 2), id) !== null,
       stoppedFor: (id) => stopReason(Atomics.load(cells, at + 2), id),
       // Once released the slot may belong to another isolate: answer from what it held then.

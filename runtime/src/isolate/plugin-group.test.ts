@@ -113,17 +113,26 @@ describe('plugin host: limits in a shared group', () => {
     );
   });
 
-  it('a crossing is judged by the sum of its members\' limits; the member running when it was stopped is named', async () => {
+  it("each member's part of a crossing is judged by that member's own CPU limit; the member stopped is named", async () => {
     const bundle = await bundlePlugin(member);
+    // A roomy member first (5 s), then a tight one (50 ms) that loops: stopped at its own 50 ms,
+    // not at the 5,050 ms the two have together.
     const chained = await PluginHost.createGroup(
-      ['a', 'b'].map((name) => ({ instanceName: name, bundle, options: { name }, limits: { memoryMb: 16, cpuMs: 50, wallMs: 60_000 }, fetch: null })),
+      [
+        { instanceName: 'a', bundle, options: { name: 'a' }, limits: { memoryMb: 16, cpuMs: 5_000, wallMs: 60_000 }, fetch: null },
+        { instanceName: 'b', bundle, options: { name: 'b' }, limits: { memoryMb: 16, cpuMs: 50, wallMs: 60_000 }, fetch: null },
+      ],
       silentLogger(),
     );
     try {
+      const started = process.cpuUsage();
       await assert.rejects(
         async () => chained.callGroup([0, 1], 'onRequest', message, '{"x-do-b":"loop"}'),
-        (err: unknown) => err instanceof PluginFailure && err.kind === 'timeout' && err.instance === 'b' && /100 ms CPU limit/.test(err.message),
+        (err: unknown) => err instanceof PluginFailure && err.kind === 'timeout' && err.instance === 'b' && /its 50 ms CPU limit/.test(err.message),
       );
+      // Judged by CPU time, so a busy machine does not change it: far below the pair's 5 s.
+      const used = process.cpuUsage(started);
+      assert.ok((used.user + used.system) / 1000 < 2_500, `the loop ran ${(used.user + used.system) / 1000} ms of CPU`);
       // The group runs on a fresh isolate: a's module state started again.
       const a = headersOf((await chained.member('a').call('onRequest', message)) as string);
       assert.equal(a['x-a-calls'], '1');

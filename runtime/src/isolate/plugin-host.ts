@@ -6,7 +6,7 @@ import { headerRules, packHookCall } from '@isogate/sdk/internal/hook-wire';
 import { pluginLocation, type PluginBundle } from './bundle-plugin.ts';
 import { guardLimit, installBuiltinGuards } from './builtin-guards.ts';
 import { createPluginFetch, hostFetchBridge, installHostFetch, type PluginFetchSettings } from './plugin-fetch.ts';
-import { HookWatchdog, type WatchedIsolate } from './hook-watchdog.ts';
+import { HookWatchdog, SLOT_CPU_LIMIT, SLOT_PART, SLOT_WALL_LIMIT, type WatchedIsolate } from './hook-watchdog.ts';
 import { installSandbox } from './sandbox/sandbox-script.ts';
 import { createGroupRunner } from './shared-group-runner.ts';
 
@@ -303,11 +303,22 @@ export class PluginHost {
           throw shared ? new PluginMemberLoadError(spec.instanceName, err) : err;
         }
       }
-      const { group, running } = shared ? await this.#loadRunner(isolate, contexts) : { group: null, running: null };
+      const { group, running, attach } = shared ? await this.#loadRunner(isolate, contexts) : { group: null, running: null, attach: null };
       if (!first) this.#built++;
       // wallMs too: a call waiting for the isolate while its async code runs on another thread
       // uses no CPU, and must not wait for ever (hook-watchdog.ts). A group sets each call's own.
       const watched = await HookWatchdog.shared().watch(isolate, this.#specs[0]!.limits.cpuMs, this.#logger, callWallMs(this.#specs[0]!.limits));
+      if (attach && watched) {
+        // The runner starts each member's part of a crossing with that member's limits.
+        const { cells, at } = watched.slot();
+        try {
+          await attach.apply(undefined, [new ivm.ExternalCopy(cells).copyInto({ release: true }), at, SLOT_CPU_LIMIT, SLOT_WALL_LIMIT, SLOT_PART], { timeout: 1_000 });
+        } catch (err) {
+          watched.release();
+          throw err;
+        }
+      }
+      attach?.release();
       serving = true;
       return { isolate, members, group, running, watched };
     } catch (err) {
@@ -358,7 +369,10 @@ export class PluginHost {
    * member's hook runtime (taken from the member's context) and the cell that says which member
    * runs.
    */
-  async #loadRunner(isolate: ivm.Isolate, contexts: readonly ivm.Context[]): Promise<{ group: Loaded['group']; running: Int32Array }> {
+  async #loadRunner(
+    isolate: ivm.Isolate,
+    contexts: readonly ivm.Context[],
+  ): Promise<{ group: Loaded['group']; running: Int32Array; attach: ivm.Reference<(cells: SharedArrayBuffer, at: number, cpu: number, wall: number, part: number) => void> | null }> {
     const context = await isolate.createContext();
     const runtimes: ivm.Reference<unknown>[] = [];
     for (const memberContext of contexts) runtimes.push((await memberContext.global.get('__isogateHost', { reference: true })) as ivm.Reference<unknown>);
@@ -366,10 +380,15 @@ export class PluginHost {
     const cell = new SharedArrayBuffer(4);
     await context.global.set('__running', new ivm.ExternalCopy(cell).copyInto({ release: true }));
     const members = runtimes.map((_, i) => `__member${i}`).join(', ');
-    await context.eval(`globalThis.__isogateGroup = (${createGroupRunner.toString()})([${members}], new Int32Array(__running), ${headerRules.toString()});\n;void 0`, { timeout: 1_000 });
+    const limits = JSON.stringify(this.#specs.map((spec) => [spec.limits.cpuMs, callWallMs(spec.limits)]));
+    await context.eval(
+      `{ const runner = (${createGroupRunner.toString()})([${members}], new Int32Array(__running), ${headerRules.toString()}, ${limits});\nglobalThis.__isogateGroup = runner.run;\nglobalThis.__isogateGroupAttach = runner.attach; }\n;void 0`,
+      { timeout: 1_000 },
+    );
     const group = (await context.global.get('__isogateGroup', { reference: true })) as Loaded['group'];
+    const attach = (await context.global.get('__isogateGroupAttach', { reference: true })) as ivm.Reference<(cells: SharedArrayBuffer, at: number, cpu: number, wall: number, part: number) => void>;
     for (const runtime of runtimes) runtime.release();
-    return { group, running: new Int32Array(cell) };
+    return { group, running: new Int32Array(cell), attach };
   }
 
   #ready(): Promise<Loaded> {
@@ -578,8 +597,11 @@ export class PluginHost {
       // zod, ~100 ms before source-map-position.ts), which once got a plugin's isolate stopped
       // after its hook had already returned.
       if (callId !== 0) watched!.leave();
-      // A group's crossing names the member it was running when it was stopped.
-      throw this.#classify(err, loaded, call.member >= 0 ? call.member : (loaded.running?.[0] ?? 1) - 1, limits, callId);
+      // A group's crossing names the member it was running when it was stopped; under the watchdog
+      // that member's part was judged by its own limits, otherwise the crossing by the sum.
+      const index = call.member >= 0 ? call.member : (loaded.running?.[0] ?? 1) - 1;
+      const judged = call.member < 0 && callId !== 0 ? this.#specs[Math.max(0, index)]!.limits : limits;
+      throw this.#classify(err, loaded, index, judged, callId);
     }
     if (callId !== 0) watched!.leave();
     if (refs === null || result.charCodeAt(0) !== 0) return result;

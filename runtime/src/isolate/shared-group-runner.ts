@@ -33,13 +33,35 @@ export type GroupEntry = Record<string, unknown> & { w?: number; f?: string; k?:
  * crossing, and every other case costs what it cost with one isolate per plugin.
  *
  * `running[0]` names the member running (its index plus one; 0 between crossings): after the
- * watchdog or the memory limit stopped the isolate, the host reads which member it was.
+ * watchdog or the memory limit stopped the isolate, the host reads which member it was. Once
+ * `attach`ed to the isolate's watchdog slot, each member's part of a crossing is judged by that
+ * member's own CPU and wall-clock limits (`limits`, by member), from its own start.
  * @example
  * // in the group context: globalThis.__isogateGroup = createGroupRunner(members, running, headerRules);
  */
-export function createGroupRunner(members: readonly MemberRuntime[], running: Int32Array, rulesFactory: typeof headerRules): (packed: string) => string {
+export function createGroupRunner(
+  members: readonly MemberRuntime[],
+  running: Int32Array,
+  rulesFactory: typeof headerRules,
+  limits: readonly (readonly [cpuMs: number, wallMs: number])[],
+): { run: (packed: string) => string; attach: (cells: SharedArrayBuffer, at: number, cpu: number, wall: number, part: number) => void } {
   const { applyHeaderOps, acceptedStatus } = rulesFactory();
   const invalid = (message: string) => new Error(message);
+  /** The watchdog's slot of this isolate (hook-watchdog.ts), once attached; null: the crossing is judged as a whole. */
+  let slot: { cells: Int32Array; cpu: number; wall: number; part: number } | null = null;
+
+  /**
+   * A member starts: from here the watchdog judges the call by this member's limits, from its own
+   * start (a new part), so a member in a crossing keeps the limits it has alone. The part first:
+   * the loop may read old limits against the new part's start (harmless), never new limits
+   * against the previous member's time.
+   */
+  function startPart(index: number): void {
+    if (slot === null) return;
+    Atomics.add(slot.cells, slot.part, 1);
+    Atomics.store(slot.cells, slot.cpu, limits[index]![0]);
+    Atomics.store(slot.cells, slot.wall, limits[index]![1]);
+  }
 
   function failure(err: unknown): string {
     // Whatever a plugin threw: reading it may run its code (a getter), which may throw again.
@@ -66,7 +88,7 @@ export function createGroupRunner(members: readonly MemberRuntime[], running: In
    * lengths of the message and of the request headers, each ended by U+0000, then the message,
    * the request headers and (onResponse) the response headers back to back.
    */
-  return function runGroup(packed: string): string {
+  function runGroup(packed: string): string {
     let at = packed.indexOf('\u0000');
     const hook = packed.slice(0, at);
     let next = packed.indexOf('\u0000', at + 1);
@@ -91,6 +113,7 @@ export function createGroupRunner(members: readonly MemberRuntime[], running: In
       for (const index of order) {
         const member = members[index]!;
         running[0] = index + 1;
+        startPart(index);
         let answer: string;
         try {
           answer = member.call(hook, message, requestHeaders, responseHeaders, requestOps, responseOps);
@@ -135,5 +158,13 @@ export function createGroupRunner(members: readonly MemberRuntime[], running: In
       running[0] = 0;
     }
     return `[${answers.join(',')}]`;
+  }
+
+  return {
+    run: runGroup,
+    attach(cells, at, cpu, wall, part) {
+      const view = new Int32Array(cells);
+      slot = { cells: view, cpu: at + cpu, wall: at + wall, part: at + part };
+    },
   };
 }
