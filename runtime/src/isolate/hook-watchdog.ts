@@ -88,23 +88,26 @@ const LOOP = `globalThis.__watch = (sab, isolates, H, S, TICK, clockSab) => {
       const at = H + i * S;
       const id = Atomics.load(s, at);
       if (id === 0) { last[i] = 0; continue; }
-      const part = Atomics.load(s, at + 4);
-      if (id !== last[i] || part !== lastPart[i]) { last[i] = id; lastPart[i] = part; since[i] = now; base[i] = NaN; continue; }
+      // Limits before the part: a group's runner starts a part before it stores that part's
+      // limits, so new limits are only ever read with their own part (never judged against the
+      // previous member's time).
       const limit = Atomics.load(s, at + 1);
-      if (limit === 0) continue;
       // The wall-clock limit catches a call that uses no CPU and never ends: the host's thread
       // waiting for the isolate while a pool thread runs the plugin's async code in it (code after
       // an await) and does not let go. CPU is judged first, so a runaway is reported as one.
       const wallLimit = Atomics.load(s, at + 3);
+      const part = Atomics.load(s, at + 4);
+      if (id !== last[i] || part !== lastPart[i]) { last[i] = id; lastPart[i] = part; since[i] = now; base[i] = NaN; continue; }
+      if (limit === 0) continue;
       const overCpu = spent(i, limit, now - since[i]);
       const overWall = !overCpu && wallLimit !== 0 && now - since[i] >= wallLimit;
       if (!overCpu && !overWall) continue;
-      // The call may have ended while its time was judged (reading the clock waits): stop only
-      // the call still running. In the window left between this check and the stop, the call can
+      // The call (or a group's member, its part) may have ended while its time was judged
+      // (reading the clock waits): stop only the one still running. In the window left between this check and the stop, the call can
       // still end (the host then finds its isolate disposed at the next call and replaces it,
       // plugin-host.ts), or a next call can begin and be the one stopped (reported as a memory
       // kill, as an isolate disposed under a call is): rare, and never a call left unguarded.
-      if (Atomics.load(s, at) !== id) continue;
+      if (Atomics.load(s, at) !== id || Atomics.load(s, at + 4) !== part) continue;
       Atomics.store(s, at + 2, overWall ? -id : id);
       since[i] = Infinity;
       base[i] = Infinity;

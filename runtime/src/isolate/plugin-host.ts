@@ -85,6 +85,8 @@ interface Loaded {
   group: ivm.Reference<(packed: string) => string> | null;
   /** Which member the group's runner is running (index plus one), read after a stop. */
   running: Int32Array | null;
+  /** Which load of the host this is (a crossing's parked answers belong to it). */
+  generation: number;
   /** The CPU limit of synchronous calls (null: every call passes isolated-vm's own timeout). */
   watched: WatchedIsolate | null;
 }
@@ -176,6 +178,8 @@ export class PluginHost {
   #serving = false;
   /** Isolates built after the first (spares and replacements), for tests and diagnostics. */
   #built = 0;
+  /** Loads so far (Loaded.generation). */
+  #loads = 0;
   /** Synchronous calls into the isolate (hooks, group crossings, takes), for tests and diagnostics. */
   #crossings = 0;
   #disposed = false;
@@ -320,7 +324,7 @@ export class PluginHost {
       }
       attach?.release();
       serving = true;
-      return { isolate, members, group, running, watched };
+      return { isolate, members, group, running, generation: ++this.#loads, watched };
     } catch (err) {
       if (!isolate.isDisposed) isolate.dispose();
       throw err;
@@ -388,6 +392,8 @@ export class PluginHost {
     const group = (await context.global.get('__isogateGroup', { reference: true })) as Loaded['group'];
     const attach = (await context.global.get('__isogateGroupAttach', { reference: true })) as ivm.Reference<(cells: SharedArrayBuffer, at: number, cpu: number, wall: number, part: number) => void>;
     for (const runtime of runtimes) runtime.release();
+    // The runner holds what it needs; nothing stays on the context's global object.
+    await context.eval(`for (const k of ['__running', '__isogateGroup', '__isogateGroupAttach', ${runtimes.map((_, i) => `'__member${i}'`).join(', ')}]) delete globalThis[k];\n;void 0`, { timeout: 1_000 });
     return { group, running: new Int32Array(cell), attach };
   }
 
@@ -518,7 +524,8 @@ export class PluginHost {
    * Run the same hook of several members of a shared group, in `order`, in one crossing as far as
    * the group's runner can go (shared-group-runner.ts): the answer is its JSON array of entries,
    * one per member that ran (GroupEntry). A limit breach or memory kill is a PluginFailure whose
-   * `instance` names the member that was running.
+   * `instance` names the member that was running, or is null when the crossing failed after its
+   * members had run (their promise jobs, an unhandled rejection: no member's in particular).
    */
   callGroup(order: readonly number[], hook: 'onRequest' | 'onResponse', input: string, requestHeaders: string, responseHeaders?: string): string | Promise<string> {
     this.#startServing();
@@ -562,20 +569,22 @@ export class PluginHost {
     const callId = watched ? watched.enter() : 0;
     if (callId === 0 && watched) {
       const covered = watched.whenCovered();
-      // The isolate may have been swapped while waiting: dispatch again rather than reuse it.
-      if (covered) return covered.then(() => this.#dispatch(call));
+      // The isolate may have been swapped while waiting: dispatch again rather than reuse it (a
+      // take belongs to its isolate: on a swapped one it fails as the lost isolate's answer).
+      if (covered) return covered.then(() => (call.take ? this.#run(loaded, call) : this.#dispatch(call)));
     }
     const unwatched = callId === 0 ? { timeout: limits.cpuMs } : undefined;
     const refs = call.member >= 0 ? loaded.members[call.member]! : null;
     try {
       this.#crossings++;
-      result = (refs ?? { call: loaded.group! }).call.applySync(undefined, call.args, unwatched) as string;
+      const target = refs === null ? loaded.group! : call.take ? refs.take : refs.call;
+      result = (target as ivm.Reference<(arg: string | number) => string>).applySync(undefined, call.args, unwatched) as string;
       // An async hook (`\0<id>`): the isolate ran its promise jobs before the call returned, so a
       // hook that awaited nothing slow has its answer ready. Taking it is one more synchronous
       // call under the same CPU limit; settling it (settleMember) is a round trip through isolated-vm's
       // threads and a timer, measured at 40-75 µs of CPU per request for an `async onRequest`
       // that only sets a header. A rejection is thrown here, as a synchronous throw is.
-      if (refs !== null && result.charCodeAt(0) === 0) {
+      if (refs !== null && !call.take && result.charCodeAt(0) === 0) {
         this.#crossings++;
         const taken = refs.take.applySync(undefined, [Number(result.slice(1))], unwatched) as string;
         if (taken.charCodeAt(0) !== 0) result = taken;
@@ -597,27 +606,45 @@ export class PluginHost {
       // zod, ~100 ms before source-map-position.ts), which once got a plugin's isolate stopped
       // after its hook had already returned.
       if (callId !== 0) watched!.leave();
-      // A group's crossing names the member it was running when it was stopped; under the watchdog
-      // that member's part was judged by its own limits, otherwise the crossing by the sum.
-      const index = call.member >= 0 ? call.member : (loaded.running?.[0] ?? 1) - 1;
-      const judged = call.member < 0 && callId !== 0 ? this.#specs[Math.max(0, index)]!.limits : limits;
+      // A group's crossing names the member it was running when it was stopped (under the
+      // watchdog that member's part was judged by its own limits); -1: it failed after the runner
+      // returned (promise jobs, an unhandled rejection), in no member's part.
+      const index = call.member >= 0 ? call.member : (loaded.running?.[0] ?? 0) - 1;
+      const judged = call.member < 0 && callId !== 0 && index >= 0 ? this.#specs[index]!.limits : limits;
       throw this.#classify(err, loaded, index, judged, callId);
     }
     if (callId !== 0) watched!.leave();
     if (refs === null || result.charCodeAt(0) !== 0) return result;
-    return this.settleMember(call.member, call.hook, Number(result.slice(1)));
+    return this.#settleOn(loaded, call.member, call.hook, call.take ? (call.args[0] as number) : Number(result.slice(1)));
+  }
+
+  /** Which load of the host serves calls now (a crossing's `{"w": id}` entries belong to the load that answered them). */
+  get generation(): number {
+    return this.#loaded?.generation ?? 0;
   }
 
   /**
-   * A member's hook returned a promise: wait for it, but never longer than its wall-clock
-   * deadline. Code after an `await` is not covered by the CPU timeout; only disposing the isolate
-   * stops it. Public for a group's crossing, which hands back a pending member's answer (`{"w": id}`).
+   * The answer a group's crossing left parked for a member (`{"w": id}`) on load `generation`:
+   * taken synchronously when its promise settled as the crossing returned (as a member's own call
+   * does), else settled. If that load is gone, the answer went with it: a 'memory' failure, as
+   * an isolate lost under a pending hook gives.
    */
-  async settleMember(index: number, hook: string, id: number): Promise<string> {
+  takeMember(index: number, hook: 'onRequest' | 'onResponse', id: number, generation: number): string | Promise<string> {
     const loaded = this.#loaded;
+    if (!loaded || loaded.generation !== generation || loaded.isolate.isDisposed) {
+      return Promise.reject(this.#named(new PluginFailure(this.members[index]!.manifest.name, 'memory', "the plugin group's isolate was replaced while a hook was pending"), index));
+    }
+    return this.#run(loaded, { member: index, hook, args: [id], take: true });
+  }
+
+  /**
+   * A member's hook returned a promise on `loaded`: wait for it, but never longer than its
+   * wall-clock deadline. Code after an `await` is not covered by the CPU timeout; only disposing
+   * the isolate stops it.
+   */
+  async #settleOn(loaded: Loaded, index: number, hook: string, id: number): Promise<string> {
     const { name } = this.members[index]!.manifest;
     const limits = this.#specs[index]!.limits;
-    if (!loaded || loaded.isolate.isDisposed) throw this.#named(new PluginFailure(name, 'memory', 'the plugin group\'s isolate was replaced while a hook was pending'), index);
     let timer: NodeJS.Timeout | undefined;
     try {
       return await Promise.race([
@@ -634,7 +661,7 @@ export class PluginHost {
   }
 
   #named(failure: PluginFailure, index: number): PluginFailure {
-    failure.instance = this.#specs[index]?.instanceName ?? null;
+    failure.instance = index >= 0 ? (this.#specs[index]?.instanceName ?? null) : null;
     return failure;
   }
 
@@ -643,8 +670,9 @@ export class PluginHost {
    * the plugin's own throw (`index`: the member that ran; its source map locates the throw).
    */
   #classify(err: unknown, loaded: Loaded, index: number, limits: PluginLimitsResolved, callId = 0): PluginFailure {
-    const member = Math.max(0, Math.min(index, this.#specs.length - 1));
-    const name = this.members[member]!.manifest.name;
+    // -1: a group's crossing that failed in no member's part (its instance is then null).
+    const member = Math.min(index, this.#specs.length - 1);
+    const name = member >= 0 ? this.members[member]!.manifest.name : this.instanceName;
     if (err instanceof PluginFailure) {
       this.#discard(loaded);
       return this.#named(err, member);
@@ -671,7 +699,7 @@ export class PluginHost {
       return this.#named(new PluginFailure(name, 'timeout', message), member);
     }
     const failure = new PluginFailure(name, 'throw', message);
-    failure.location = pluginLocation(this.#specs[member]!.bundle, (err as { stack?: string } | null)?.stack);
+    if (member >= 0) failure.location = pluginLocation(this.#specs[member]!.bundle, (err as { stack?: string } | null)?.stack);
     return this.#named(failure, member);
   }
 
@@ -703,8 +731,10 @@ export class PluginHost {
 interface Call {
   member: number;
   hook: 'onRequest' | 'onResponse' | 'verifier';
-  args: [string];
+  args: [string] | [number];
   order?: readonly number[];
+  /** A member's `take` of an answer a group's crossing left parked (`args`: its id). */
+  take?: boolean;
 }
 
 /** How long a synchronous call may go on by the clock: wallMs, never less than cpuMs. */

@@ -22,10 +22,19 @@ export function crossesShared(host: PluginHost, instanceName: string): boolean {
   return requestKind === null && responseKind === null;
 }
 
-/** Where a limit stopped a crossing: the member running (a position in the run) and its failure. */
+/**
+ * Where a limit stopped a crossing: the member running (a position in the run) and its failure;
+ * `at` -1 when it failed after its members had run (their promise jobs, an unhandled rejection).
+ */
 interface Stopped {
   at: number;
   failure: PluginFailure;
+}
+
+/** What a crossing answered: the members' entries, and the load of the host that answered them. */
+interface Crossed {
+  entries: GroupEntry[];
+  generation: number;
 }
 
 /**
@@ -62,43 +71,69 @@ export function createSharedGroupMiddleware(host: PluginHost, run: readonly Shar
 
   const label = (order: readonly number[]) => order.map((j) => run[j]!.instanceName).join('+');
 
-  /** Which position of `order` a crossing's failure names (the member running when it was stopped). */
+  /** Which position of `order` a crossing's failure names (the member running when it was stopped), -1 for none. */
   const stoppedAt = (err: unknown, order: readonly number[]): Stopped => {
     const failure = err instanceof PluginFailure ? err : new PluginFailure(steps[order[0]!]!.name, 'throw', String(err));
+    if (failure.instance === null) return { at: -1, failure };
     const at = order.find((j) => run[j]!.instanceName === failure.instance) ?? order[0]!;
     return { at, failure };
   };
 
-  /** One crossing over `order`: the members' entries, or where a limit stopped it. */
-  const cross = async (req: GatewayRequest, hook: 'onRequest' | 'onResponse', order: readonly number[], res?: GatewayResponse): Promise<GroupEntry[] | Stopped> => {
+  /** The hook message (onResponse: with the response's status). */
+  const messageOf = (req: GatewayRequest, res?: GatewayResponse): string => {
     const input = encodeRequest(req, null);
     if (res) input['rs'] = { st: res.status };
+    return JSON.stringify(input);
+  };
+
+  /** One crossing over `order`: the members' entries, or where a limit stopped it. */
+  const cross = async (req: GatewayRequest, hook: 'onRequest' | 'onResponse', order: readonly number[], res?: GatewayResponse): Promise<Crossed | Stopped> => {
     const done = req.instruments === null ? null : startHook(req, label(order), hook);
     try {
       const raw = host.callGroup(
         order.map((j) => memberIndex[j]!),
         hook,
-        JSON.stringify(input),
+        messageOf(req, res),
         JSON.stringify(req.headers),
         res ? JSON.stringify(res.headers) : undefined,
       );
-      const entries = JSON.parse(typeof raw === 'string' ? raw : await raw) as GroupEntry[];
-      const failed = entries.find((e) => e.f !== undefined);
-      done?.(failed ? 'throw' : undefined);
-      // Never empty (the runner answers for the first member at least): guard the loops below anyway.
-      if (entries.length === 0) return stoppedAt(new PluginFailure(steps[order[0]!]!.name, 'bad-result', 'the shared group answered nothing'), order);
-      return entries;
+      // The load that answered: read before anything else can replace it.
+      const text = typeof raw === 'string' ? raw : await raw;
+      const generation = host.generation;
+      const entries = JSON.parse(text) as GroupEntry[];
+      done?.(entries.some((e) => e.f !== undefined) ? 'throw' : undefined);
+      // The runner answers one entry per member it ran, at least one: anything else is no
+      // member's answer, and the members run again one by one.
+      if (!Array.isArray(entries) || entries.length === 0 || entries.length > order.length) return { at: -1, failure: new PluginFailure(host.instanceName, 'bad-result', 'the shared group answered a crossing with something else') };
+      return { entries, generation };
     } catch (err) {
       done?.(failureKind(err));
       return stoppedAt(err, order);
     }
   };
 
-  /** A member's answer from an entry: its output, a pending hook settled, or its throw. */
-  const answerOf = async (entry: GroupEntry, j: number, hook: HookName): Promise<HookOutput> => {
+  /** A member's answer from an entry: its output, a parked async hook's answer, or its throw. */
+  const answerOf = async (crossed: Crossed, k: number, j: number, hook: 'onRequest' | 'onResponse'): Promise<HookOutput> => {
+    const entry = crossed.entries[k]!;
     if (entry.f !== undefined) throw host.groupThrow(memberIndex[j]!, entry.f, entry.k ?? '');
-    if (entry.w !== undefined) return JSON.parse(await host.settleMember(memberIndex[j]!, hook, entry.w)) as HookOutput;
+    if (entry.w !== undefined) return JSON.parse(await host.takeMember(memberIndex[j]!, hook, entry.w, crossed.generation)) as HookOutput;
     return entry as HookOutput;
+  };
+
+  /** A member's hook in a crossing of its own (after a crossing failed in no member's part). */
+  const alone = async (req: GatewayRequest, j: number, hook: HookName, res?: GatewayResponse): Promise<HookOutput> => {
+    const raw = host.callMember(memberIndex[j]!, hook, messageOf(req, res), JSON.stringify(req.headers), res ? JSON.stringify(res.headers) : undefined);
+    return JSON.parse(typeof raw === 'string' ? raw : await raw) as HookOutput;
+  };
+
+  /**
+   * The answers for `order` after a crossing: its entries in order, or (it failed in no member's
+   * part: the failure cannot be pinned on one) each member called alone, as in isolates of their
+   * own; their hooks have then run twice for this request where the isolate was kept.
+   */
+  const answers = (req: GatewayRequest, crossed: Crossed | Stopped, order: readonly number[], hook: 'onRequest' | 'onResponse', res?: () => GatewayResponse) => {
+    if ('entries' in crossed) return { count: crossed.entries.length, get: (k: number) => answerOf(crossed, k, order[k]!, hook) };
+    return { count: order.length, get: (k: number) => alone(req, order[k]!, hook, res?.()) };
   };
 
   /**
@@ -118,23 +153,24 @@ export function createSharedGroupMiddleware(host: PluginHost, run: readonly Shar
         stopped = null;
         continue;
       }
-      const entries = await cross(req, 'onRequest', order);
-      if (!Array.isArray(entries)) {
+      const crossed = await cross(req, 'onRequest', order);
+      if ('at' in crossed && crossed.at >= 0) {
         // The members before the stopped one run again on the replacement isolate.
-        stopped = entries;
+        stopped = crossed;
         continue;
       }
-      for (let k = 0; k < entries.length; k++) {
+      const { count: answered, get } = answers(req, crossed, order, 'onRequest');
+      for (let k = 0; k < answered; k++) {
         const j = order[k]!;
         try {
-          const early = steps[j]!.applyRequestOutput(req, await answerOf(entries[k]!, j, 'onRequest'), null);
+          const early = steps[j]!.applyRequestOutput(req, await get(k), null);
           if (early) return { answer: early, entered: j };
         } catch (err) {
           const answer = steps[j]!.failed(err, 'onRequest', req);
           if (answer) return { answer, entered: j };
         }
       }
-      from = order[entries.length - 1]! + 1;
+      from = order[answered - 1]! + 1;
     }
     return { answer: null, entered: count };
   };
@@ -158,20 +194,21 @@ export function createSharedGroupMiddleware(host: PluginHost, run: readonly Shar
         stopped = null;
         continue;
       }
-      const entries = await cross(req, 'onResponse', order, res);
-      if (!Array.isArray(entries)) {
-        stopped = entries;
+      const crossed = await cross(req, 'onResponse', order, res);
+      if ('at' in crossed && crossed.at >= 0) {
+        stopped = crossed;
         continue;
       }
-      for (let k = 0; k < entries.length; k++) {
+      const { count: answered, get } = answers(req, crossed, order, 'onResponse', () => res);
+      for (let k = 0; k < answered; k++) {
         const j = order[k]!;
         try {
-          steps[j]!.applyResponseOutput(req, res, await answerOf(entries[k]!, j, 'onResponse'));
+          steps[j]!.applyResponseOutput(req, res, await get(k));
         } catch (err) {
           replace(steps[j]!.failed(err, 'onResponse', req));
         }
       }
-      from = order[entries.length - 1]! - 1;
+      from = order[answered - 1]! - 1;
     }
     return res;
   };

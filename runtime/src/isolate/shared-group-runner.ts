@@ -2,8 +2,7 @@ import type { headerRules } from '@isogate/sdk/internal/hook-wire';
 
 /** The hook runtime's entry points the runner calls, one per member (each lives in its member's context). */
 interface MemberRuntime {
-  call(hook: string, input: string, requestHeaders: string, responseHeaders?: string, requestOps?: string, responseOps?: string): string;
-  take(id: number): string;
+  call(hook: string, input: string, requestHeaders: string, responseHeaders?: string, requestOps?: string, responseOps?: string): unknown;
   forgetLast(): void;
 }
 
@@ -11,7 +10,8 @@ interface MemberRuntime {
  * Where a shared group's crossing ends and what each member answered, as the runner returns it:
  * a JSON array with one entry per member that ran, in the order they ran. An entry is the
  * member's hook answer as the hook runtime wrote it (a HookOutput), `{"w": id}` for an async
- * hook still pending (the host settles it), or `{"f": message, "k": stack}` for a hook that threw.
+ * hook (the host takes or settles its answer), or `{"f": message, "k": stack}` for a hook that
+ * threw (or whose runtime answered something that is not a JSON object).
  * @example
  * JSON.parse('[{"h":[["s","x-a","1"]]},{"w":3}]') as GroupEntry[];
  */
@@ -27,8 +27,8 @@ export type GroupEntry = Record<string, unknown> & { w?: number; f?: string; k?:
  * header changes (checked by the host's own rules, `headerRules`, and handed to the next member's
  * runtime as operations on top of the headers the host sent) and, for onResponse, the status. A
  * member that answered anything else (a direct response, a new path or query, a body, header
- * changes the host would refuse), that threw, or whose async hook is still pending ends the
- * crossing after itself: the host applies what came back, in order, and goes on from the next
+ * changes the host would refuse), that threw, or whose hook is async ends the crossing after
+ * itself: the host applies what came back, in order, and goes on from the next
  * member with a new crossing. So a chain of members that only set headers and state costs one
  * crossing, and every other case costs what it cost with one isolate per plugin.
  *
@@ -114,17 +114,21 @@ export function createGroupRunner(
         const member = members[index]!;
         running[0] = index + 1;
         startPart(index);
-        let answer: string;
+        let answer: unknown;
+        let out: Record<string, unknown>;
         try {
           answer = member.call(hook, message, requestHeaders, responseHeaders, requestOps, responseOps);
+          // The member's runtime shares its context with the plugin, which can replace what the
+          // runtime calls: only a string that parses here, as one JSON object, is an answer.
+          if (typeof answer !== 'string') throw new TypeError('the hook runtime answered something that is not text');
           if (answer.charCodeAt(0) === 0) {
-            const taken = member.take(Number(answer.slice(1)));
-            if (taken.charCodeAt(0) === 0) {
-              answers.push(`{"w":${answer.slice(1)}}`);
-              break;
-            }
-            answer = taken;
+            // An async hook: its promise jobs only run once the whole crossing returns, so the
+            // host takes (or settles) it, then goes on with the next member.
+            answers.push(`{"w":${Number(answer.slice(1))}}`);
+            break;
           }
+          out = JSON.parse(answer) as Record<string, unknown>;
+          if (out === null || typeof out !== 'object' || Array.isArray(out)) throw new TypeError('the hook runtime answered something that is not an object');
         } catch (err) {
           try {
             member.forgetLast();
@@ -135,12 +139,12 @@ export function createGroupRunner(
           break;
         }
         answers.push(answer);
-        const out = JSON.parse(answer) as Record<string, unknown>;
         if (out['r'] !== undefined || out['p'] !== undefined || out['q'] !== undefined || out['b'] !== undefined || out['rb'] !== undefined) break;
         try {
-          // Validated as the host will (applied to nothing: the next runtime applies them).
-          if (out['h']) requestOps = joinOps(requestOps, applyHeaderOps({}, out['h'] as never, invalid) && (out['h'] as unknown[]));
-          if (out['rh']) responseOps = joinOps(responseOps, applyHeaderOps({}, out['rh'] as never, invalid) && (out['rh'] as unknown[]));
+          // Validated as the host will (applied to nothing: the next runtime applies them). The
+          // request's headers only change in onRequest: the host ignores them in onResponse.
+          if (out['h'] && !response) requestOps = joinOps(requestOps, applyHeaderOps({}, out['h'] as never, invalid) && (out['h'] as unknown[]));
+          if (out['rh'] && response) responseOps = joinOps(responseOps, applyHeaderOps({}, out['rh'] as never, invalid) && (out['rh'] as unknown[]));
         } catch {
           break; // the host refuses them too, and decides by the member's failure policy
         }
@@ -155,6 +159,8 @@ export function createGroupRunner(
         }
       }
     } finally {
+      // 0: whatever fails from here on (promise jobs and unhandled rejections run when the whole
+      // crossing returns) is no member's in particular; the host runs the members again one by one.
       running[0] = 0;
     }
     return `[${answers.join(',')}]`;

@@ -320,7 +320,8 @@ export function headerRules() {
       const value = op[2];
       if (op[0] === 's') out[name] = value;
       else if (op[0] === 'a') {
-        const existing = out[name];
+        // Own fields only: `constructor` on a map with a prototype is not a header.
+        const existing = Object.hasOwn(out, name) ? out[name] : undefined;
         out[name] = existing === undefined ? value : Array.isArray(existing) ? [...existing, value] : [existing, value];
       }
     }

@@ -21,13 +21,13 @@ const logs: Record<'own' | 'shared', Line[]> = { own: [], shared: [] };
 
 async function start(isolation: 'own' | 'shared'): Promise<RunningGateway> {
   const file = path.join(dir, `${isolation}.config.ts`);
-  const use = (name: string, settings: string) => `usePlugin<typeof import(${JSON.stringify(member)})>(${JSON.stringify(member)}, { name: '${name}' }, { isolation: '${isolation}', limits: { cpuMs: 50 }${settings} })`;
+  const use = (name: string, settings: string, cpuMs = 50) => `usePlugin<typeof import(${JSON.stringify(member)})>(${JSON.stringify(member)}, { name: '${name}' }, { isolation: '${isolation}', limits: { cpuMs: ${cpuMs} }${settings} })`;
   await fs.writeFile(
     file,
     `import { defineConfig, usePlugin } from '@isogate/sdk';
 export default defineConfig({
   plugins: {
-    a: ${use('a', '')},
+    a: ${use('a', '', 1000)},
     b: ${use('b', '')},
     c: ${use('c', ", failurePolicy: 'fail-open'")},
   },
@@ -118,6 +118,26 @@ describe('a shared plugin group', () => {
       assert.equal(o['status'], 500);
       assert.equal((o['response'] as Record<string, string>)['x-a-saw-status'], '500');
     }],
+    ['a fail-open member leaves a rejection unhandled (the crossing fails after its members ran)', { 'x-do-c': 'unhandled' }, (o) => {
+      assert.equal(o['status'], 200);
+      assert.equal((o['upstream'] as { headers: Record<string, string> }).headers['x-trail'], 'a, b');
+    }],
+    ['a fail-closed member leaves a rejection unhandled', { 'x-do-b': 'unhandled' }, (o) => {
+      assert.equal(o['status'], 500);
+      assert.equal((o['response'] as Record<string, string>)['x-a-saw-status'], '500');
+    }],
+    ["a promise job within its own member's CPU limit, past the last member's", { 'x-do-a': 'job-spin' }, (o) => {
+      assert.equal(o['status'], 200);
+      assert.equal((o['upstream'] as { headers: Record<string, string> }).headers['x-trail'], 'a, b, c');
+    }],
+    ["a member whose runtime answers an object: that member's failure, no one else's", { 'x-do-b': 'forge' }, (o) => {
+      assert.equal(o['status'], 500);
+      assert.equal((o['response'] as Record<string, string>)['x-a-saw-status'], '500');
+    }],
+    ['request-header changes in onResponse reach no outer member', { 'x-do-c': 'drop-probe', 'x-probe': 'p' }, (o) => {
+      assert.equal((o['response'] as Record<string, string>)['x-a-saw-probe'], 'p');
+      assert.equal((o['response'] as Record<string, string>)['x-b-saw-probe'], 'p');
+    }],
   ];
   for (const [name, headers, expect] of cases) {
     it(`${name}: the same answer as separate isolates`, async () => {
@@ -143,6 +163,11 @@ describe('a shared plugin group', () => {
     const before = host.crossings;
     for (let i = 0; i < 5; i++) assert.equal((await send('shared')).status, 200);
     assert.equal(host.crossings - before, 10, 'one crossing for the three onRequest hooks and one for the three onResponse hooks');
+    // An async hook ends the crossing; its answer is taken synchronously (one more crossing, as a
+    // member's own call does), then the rest of the chain runs in a new crossing.
+    const async = host.crossings;
+    assert.equal((await send('shared', { 'x-do-a': 'async' })).status, 200);
+    assert.equal(host.crossings - async, 4, 'a, its take, b and c, then the onResponse hooks');
     const own = gateways.own!.gateway.table.userPlugins.get('b')!;
     const ownBefore = own.crossings;
     await send('own');
