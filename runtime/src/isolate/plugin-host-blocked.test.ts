@@ -21,6 +21,20 @@ it('a call that waits for an isolate busy with async code is stopped at the plug
   assert.equal(out.first, 'deadline');
 });
 
+// The same wait when the watchdog covers no call (all its slots taken, or its loop gone):
+// isolated-vm's own timeout does not count waiting for the isolate, so such a call is made
+// asynchronously, under a timer for the whole call.
+it('without the watchdog, a call that waits for an isolate busy with async code is stopped at its deadline too', () => {
+  const child = spawnSync(process.execPath, [path.join(import.meta.dirname, 'fixtures/blocked-behind-async-code.ts'), '--uncovered'], { encoding: 'utf8', timeout: 90_000 });
+  assert.equal(child.signal, null, `the process hung (killed after 90 s): ${child.stderr}`);
+  assert.equal(child.status, 0, child.stderr);
+  const out = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as { plain: { h?: unknown[] }; second: { kind?: string; message?: string }; waitedMs: number; first: string };
+  assert.ok(Array.isArray(out.plain.h) && out.plain.h.length > 0, JSON.stringify(out));
+  assert.equal(out.second.kind, 'deadline', JSON.stringify(out));
+  assert.ok(out.waitedMs >= 250, `stopped after ${out.waitedMs} ms`);
+  assert.equal(out.first, 'deadline');
+});
+
 // The same wait, earlier: a fetch the plugin's module code asks for while it loads. Its answer
 // would run the plugin's code on a pool thread while the host configures the isolate (a call no
 // watchdog covers yet). Such fetches are not sent.

@@ -87,6 +87,8 @@ interface Loaded {
   running: Int32Array | null;
   /** Which load of the host this is (a crossing's parked answers belong to it). */
   generation: number;
+  /** The host disposed it because a call went past its wall-clock deadline (so a call it cut off reports that). */
+  deadlineStop: boolean;
   /** The CPU limit of synchronous calls (null: every call passes isolated-vm's own timeout). */
   watched: WatchedIsolate | null;
 }
@@ -324,7 +326,7 @@ export class PluginHost {
       }
       attach?.release();
       serving = true;
-      return { isolate, members, group, running, generation: ++this.#loads, watched };
+      return { isolate, members, group, running, generation: ++this.#loads, deadlineStop: false, watched };
     } catch (err) {
       if (!isolate.isDisposed) isolate.dispose();
       throw err;
@@ -561,32 +563,32 @@ export class PluginHost {
     let result: string;
     // The watchdog enforces the CPU limit (see hook-watchdog.ts for why not a per-call timeout).
     // While it installs an isolate (this plugin's warm spare, a reload) the call waits a few ms for
-    // it; only if it is gone does isolated-vm's own (wall-clock) timeout apply.
+    // it; a call it cannot cover goes asynchronously (#runUncovered).
     const watched = loaded.watched;
     const limits = this.#specs.length === 1 ? this.#specs[0]!.limits : this.#callLimits(call);
     // A group's members have limits of their own: the slot is set for this call before it enters.
     if (watched && this.shared) watched.setLimits(limits.cpuMs, callWallMs(limits));
     const callId = watched ? watched.enter() : 0;
-    if (callId === 0 && watched) {
-      const covered = watched.whenCovered();
+    if (callId === 0) {
+      const covered = watched?.whenCovered();
       // The isolate may have been swapped while waiting: dispatch again rather than reuse it (a
       // take belongs to its isolate: on a swapped one it fails as the lost isolate's answer).
       if (covered) return covered.then(() => (call.take ? this.#run(loaded, call) : this.#dispatch(call)));
+      return this.#runUncovered(loaded, call, limits);
     }
-    const unwatched = callId === 0 ? { timeout: limits.cpuMs } : undefined;
     const refs = call.member >= 0 ? loaded.members[call.member]! : null;
     try {
       this.#crossings++;
       const target = refs === null ? loaded.group! : call.take ? refs.take : refs.call;
-      result = (target as ivm.Reference<(arg: string | number) => string>).applySync(undefined, call.args, unwatched) as string;
+      result = (target as ivm.Reference<(arg: string | number) => string>).applySync(undefined, call.args) as string;
       // An async hook (`\0<id>`): the isolate ran its promise jobs before the call returned, so a
       // hook that awaited nothing slow has its answer ready. Taking it is one more synchronous
-      // call under the same CPU limit; settling it (settleMember) is a round trip through isolated-vm's
+      // call under the same CPU limit; settling it (#settleOn) is a round trip through isolated-vm's
       // threads and a timer, measured at 40-75 µs of CPU per request for an `async onRequest`
       // that only sets a header. A rejection is thrown here, as a synchronous throw is.
       if (refs !== null && !call.take && result.charCodeAt(0) === 0) {
         this.#crossings++;
-        const taken = refs.take.applySync(undefined, [Number(result.slice(1))], unwatched) as string;
+        const taken = refs.take.applySync(undefined, [Number(result.slice(1))]) as string;
         if (taken.charCodeAt(0) !== 0) result = taken;
       }
     } catch (err) {
@@ -596,7 +598,7 @@ export class PluginHost {
       // itself for the members it calls.)
       if (refs !== null && !loaded.isolate.isDisposed) {
         try {
-          refs.forgetLast.applySync(undefined, [], unwatched);
+          refs.forgetLast.applySync(undefined, []);
         } catch {
           // the isolate went away meanwhile: so did what it held
         }
@@ -605,15 +607,58 @@ export class PluginHost {
       // and classifying a throw reads the plugin's source map (11-15 ms cold for a bundle with
       // zod, ~100 ms before source-map-position.ts), which once got a plugin's isolate stopped
       // after its hook had already returned.
-      if (callId !== 0) watched!.leave();
+      watched!.leave();
       // A group's crossing names the member it was running when it was stopped (under the
       // watchdog that member's part was judged by its own limits); -1: it failed after the runner
       // returned (promise jobs, an unhandled rejection), in no member's part.
       const index = call.member >= 0 ? call.member : (loaded.running?.[0] ?? 0) - 1;
-      const judged = call.member < 0 && callId !== 0 && index >= 0 ? this.#specs[index]!.limits : limits;
+      const judged = call.member < 0 && index >= 0 ? this.#specs[index]!.limits : limits;
       throw this.#classify(err, loaded, index, judged, callId);
     }
-    if (callId !== 0) watched!.leave();
+    watched!.leave();
+    if (refs === null || result.charCodeAt(0) !== 0) return result;
+    return this.#settleOn(loaded, call.member, call.hook, call.take ? (call.args[0] as number) : Number(result.slice(1)));
+  }
+
+  /**
+   * A call the watchdog does not cover (every slot taken, or its loop gone; no handover under
+   * way): asynchronous, so the gateway's thread never waits for the isolate's lock, which
+   * isolated-vm's timeout does not cover (the isolate's async code may hold it for ever). The
+   * timeout judges the run; a timer on the whole call, waiting included, disposes the isolate at
+   * the call's wall-clock limit. Rare, and slower than the watched path: it is the fallback.
+   */
+  async #runUncovered(loaded: Loaded, call: Call, limits: PluginLimitsResolved): Promise<string> {
+    const refs = call.member >= 0 ? loaded.members[call.member]! : null;
+    const timeout = { timeout: limits.cpuMs };
+    const wallMs = callWallMs(limits);
+    let expired = false;
+    const timer = setTimeout(() => {
+      expired = true;
+      loaded.deadlineStop = true;
+      if (!loaded.isolate.isDisposed) loaded.isolate.dispose();
+    }, wallMs);
+    let result: string;
+    try {
+      this.#crossings++;
+      const target = refs === null ? loaded.group! : call.take ? refs.take : refs.call;
+      result = (await (target as ivm.Reference<(arg: string | number) => string>).apply(undefined, call.args, timeout)) as string;
+      if (refs !== null && !call.take && result.charCodeAt(0) === 0) {
+        this.#crossings++;
+        const taken = (await refs.take.apply(undefined, [Number(result.slice(1))], timeout)) as string;
+        if (taken.charCodeAt(0) !== 0) result = taken;
+      }
+    } catch (err) {
+      if (refs !== null && !loaded.isolate.isDisposed) await refs.forgetLast.apply(undefined, [], timeout).catch(() => {});
+      const index = call.member >= 0 ? call.member : (loaded.running?.[0] ?? 0) - 1;
+      if (expired) {
+        this.#discard(loaded);
+        const name = index >= 0 ? this.members[index]!.manifest.name : this.instanceName;
+        throw this.#named(new PluginFailure(name, 'deadline', `hook exceeded its ${wallMs} ms deadline (waiting for the plugin's isolate included)`), index);
+      }
+      throw this.#classify(err, loaded, index, limits);
+    } finally {
+      clearTimeout(timer);
+    }
     if (refs === null || result.charCodeAt(0) !== 0) return result;
     return this.#settleOn(loaded, call.member, call.hook, call.take ? (call.args[0] as number) : Number(result.slice(1)));
   }
@@ -674,6 +719,7 @@ export class PluginHost {
     const member = Math.min(index, this.#specs.length - 1);
     const name = member >= 0 ? this.members[member]!.manifest.name : this.instanceName;
     if (err instanceof PluginFailure) {
+      if (err.kind === 'deadline') loaded.deadlineStop = true;
       this.#discard(loaded);
       return this.#named(err, member);
     }
@@ -686,7 +732,7 @@ export class PluginHost {
     }
     const message = err instanceof Error ? err.message : String(err);
     // Another call's wall-clock stop disposed the isolate under this one (async code that kept it).
-    if (loaded.isolate.isDisposed && loaded.watched?.lastStop() === 'wall') {
+    if (loaded.isolate.isDisposed && (loaded.watched?.lastStop() === 'wall' || loaded.deadlineStop)) {
       this.#discard(loaded);
       return this.#named(new PluginFailure(name, 'deadline', `the plugin's isolate was stopped: a call waited ${wallMs} ms for it`), member);
     }
