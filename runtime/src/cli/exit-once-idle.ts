@@ -19,7 +19,8 @@ const IDLE_EXIT_GRACE_MS = 2_000;
  * teardown first. Anything that should not outlive the command must be closed before this.
  *
  * The fallback timer does not keep the process alive; it only ends a process that something
- * (a bug) still holds after the grace period, and names what holds it.
+ * (a bug) still holds after the grace period, and names what holds it. That process.exit()
+ * survives isolates still running code: isolated-vm.ts disposes them in the 'exit' event.
  */
 export function exitOnceIdle(code: number): void {
   process.exitCode = code;

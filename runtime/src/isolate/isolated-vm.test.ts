@@ -37,6 +37,19 @@ describe('isolated-vm as the runtime loads it (isolated-vm.ts)', () => {
     }
   });
 
+  // process.exit() is the second-signal path of `isogate start`: before every isolate was
+  // disposed in the 'exit' event, the watched case crashed every time (exit 139) and the spinning
+  // one never exited.
+  for (const mode of ['watched', 'spinning'] as const) {
+    it(`process.exit() while isolated-vm's threads run code (${mode === 'watched' ? 'the CPU watchdog' : "an isolate's async code"}) exits with its code`, () => {
+      for (let run = 0; run < 3; run++) {
+        const child = spawnSync(process.execPath, [path.join(import.meta.dirname, 'fixtures/process-exit-with-isolates.ts'), mode], { encoding: 'utf8', timeout: 60_000 });
+        assert.equal(child.stdout, 'exiting\n', child.stderr);
+        assert.deepEqual({ status: child.status, signal: child.signal }, { status: 7, signal: null }, `run ${run + 1} (SIGTERM: hung for 60 s): ${child.stderr}`);
+      }
+    });
+  }
+
   it('gives plugin contexts and later contexts no gc function', async () => {
     const { default: ivm } = await import('./isolated-vm.ts');
     const isolate = new ivm.Isolate({ memoryLimit: 16 });

@@ -1,7 +1,7 @@
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { isMainThread } from 'node:worker_threads';
-import ivm from 'isolated-vm';
+import addon from 'isolated-vm';
 
 /**
  * isolated-vm, as the runtime loads it: every module of the runtime imports it from here (an eslint
@@ -50,6 +50,85 @@ function finishGcBeforeTeardown(): void {
   });
 }
 
+/**
+ * Every isolate made through this module that was not yet seen disposed or collected (pruned as
+ * the set grows), so that an exit can stop them all first.
+ */
+const liveIsolates = new Set<WeakRef<addon.Isolate>>();
+let pruneAt = 64;
+
+class TrackedIsolate extends addon.Isolate {
+  constructor(options?: addon.IsolateOptions) {
+    super(options);
+    liveIsolates.add(new WeakRef(this));
+    if (liveIsolates.size >= pruneAt) {
+      for (const ref of liveIsolates) if (ref.deref()?.isDisposed !== false) liveIsolates.delete(ref);
+      pruneAt = Math.max(64, liveIsolates.size * 2);
+    }
+  }
+}
+
+/**
+ * Dispose every isolate still alive; one running code on isolated-vm's threads (the CPU
+ * watchdog's loop, a plugin's async code) is terminated. Returns how many were disposed.
+ *
+ * Run in the process's 'exit' event, because process.exit() (the second-signal path of `isogate
+ * start`, exit-once-idle's fallback) does not survive code still running on isolated-vm's pool
+ * threads: with the CPU watchdog's loop running it crashed every time (exit 139, a pool thread
+ * calling into the disposed V8 platform), and with a plugin's async code spinning it never
+ * returned at all. Disposed first, the isolates' code is terminated before Node disposes the
+ * platform, and both exit with their code (`fixtures/process-exit-with-isolates.ts`). At a
+ * natural exit the isolates are idle (one running code holds the event loop open) and disposing
+ * them changes nothing.
+ */
+export function disposeAllIsolates(): number {
+  let disposed = 0;
+  for (const ref of liveIsolates) {
+    const isolate = ref.deref();
+    if (isolate && !isolate.isDisposed) {
+      try {
+        isolate.dispose();
+        disposed++;
+      } catch {
+        // disposed meanwhile, by its own limit
+      }
+    }
+  }
+  liveIsolates.clear();
+  return disposed;
+}
+
+/**
+ * After process.exit() has disposed isolates that were running code, how long the main thread
+ * waits for isolated-vm's threads to finish terminating and tearing them down (a natural exit
+ * waits for that in isolated-vm's cleanup hook, which process.exit() skips). Four isolates with
+ * ~40 MB heaps, two spinning, the watchdog on: without a wait 2 exits in 120 still crashed; with
+ * 10 or 50 ms, none in 60 each.
+ */
+const EXIT_TEARDOWN_GRACE_MS = 50;
+let exitingNaturally = false;
+process.on('beforeExit', () => {
+  exitingNaturally = true;
+});
+// Registered before the GC's listener: the isolates are gone before the GC runs.
+process.once('exit', () => {
+  const disposed = disposeAllIsolates();
+  if (disposed > 0 && !exitingNaturally) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, EXIT_TEARDOWN_GRACE_MS);
+});
 finishGcBeforeTeardown();
+
+// The addon keeps its classes on its exports' prototype, read-only, and its exports object is not
+// extensible: the runtime's ivm inherits everything from it and has its own Isolate.
+const ivm = Object.create(addon, { Isolate: { value: TrackedIsolate, enumerable: true } }) as typeof addon;
+// The addon's types, under the same name (a type-only namespace merges with the const).
+// eslint-disable-next-line @typescript-eslint/no-namespace
+declare namespace ivm {
+  export type Isolate = addon.Isolate;
+  export type IsolateOptions = addon.IsolateOptions;
+  export type Context = addon.Context;
+  export type Reference<T = unknown> = addon.Reference<T>;
+  export type ExternalCopy<T = unknown> = addon.ExternalCopy<T>;
+  export type Callback<T extends (...args: never[]) => unknown = (...args: never[]) => unknown> = addon.Callback<T>;
+}
 
 export default ivm;

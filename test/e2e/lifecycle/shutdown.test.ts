@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startGateway, silentLogger } from '../../../runtime/src/index.ts';
 import { cleanupStack } from './helpers/cleanup.ts';
 import { CliProcess, killAllChildren } from './helpers/cli.ts';
-import { configSource, makeConfigDir } from './helpers/config-dir.ts';
+import { configSource, makeConfigDir, REPO_ROOT } from './helpers/config-dir.ts';
 import { httpGet, probeConnect, type SimpleResponse } from './helpers/http-client.ts';
 import { RawConnection } from './helpers/raw-http.ts';
 import { startTextUpstream, startUpstream, type TestUpstream } from './helpers/upstream.ts';
@@ -157,6 +158,35 @@ describe('graceful shutdown', () => {
       t.diagnostic(`exited ${exitAfter} ms after SIGTERM; client saw: ${result.ok ? 'a response' : (result.err.code ?? result.err.message)}`);
     });
   }
+
+  // The operator's "stop now" (a second Ctrl-C) is process.exit(1). With user plugins in service
+  // the CPU watchdog's loop runs on one of isolated-vm's threads, and exiting under it crashed
+  // the process every time (exit 139 and a core dump) until isolated-vm.ts disposed every isolate
+  // in the 'exit' event.
+  test('a second SIGTERM while draining exits at once with 1, with user plugins in service', { timeout: 60_000 }, async (t) => {
+    const defer = cleanupStack(t);
+    const dir = await makeConfigDir('project');
+    defer(() => dir.remove());
+    const plugin = path.relative(dir.dir, path.join(REPO_ROOT, 'examples/plugins/add-header.ts'));
+    const config = { server: { timeouts: { shutdown: '30s' } }, plugins: { tag: { use: plugin, options: { name: 'x-tag', value: 'on' } } }, middleware: ['tag'], routes: routes() };
+    const file = await dir.write('gateway.config.ts', `export default ${JSON.stringify(config)};\n`);
+    const cli = new CliProcess(['start', '--config', file, '--port', '0', '--host', '127.0.0.1']);
+    defer(() => cli.kill());
+    const url = await cli.listening();
+    assert.equal((await httpGet(`${url}/fast/x`)).body, 'fast');
+
+    const receivedBefore = hangUp.received;
+    const hung = httpGet(`${url}/hang/x`, { timeoutMs: 30_000 });
+    hung.catch(() => {});
+    await hangUp.waitForRequests(receivedBefore + 1);
+    cli.child.kill('SIGTERM');
+    await cli.waitForLogs('draining: finishing in-flight requests', 1, 10_000);
+    // A repeat within a second counts as the same request to stop (main.ts): wait past it.
+    await sleep(1_200);
+    cli.child.kill('SIGTERM');
+    assert.deepEqual(await cli.waitForExit(20_000), { code: 1, signal: null }, `stderr: ${cli.stderr}`);
+    assert.equal(cli.logsWith('SIGTERM again: exiting without waiting').length, 1);
+  });
 
   test('readiness: /readyz answers 503 with connection: close on a connection that was busy when the drain started', { timeout: 60_000 }, async (t) => {
     const defer = cleanupStack(t);
