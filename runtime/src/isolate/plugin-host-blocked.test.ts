@@ -28,8 +28,9 @@ it('without the watchdog, a call that waits for an isolate busy with async code 
   const child = spawnSync(process.execPath, [path.join(import.meta.dirname, 'fixtures/blocked-behind-async-code.ts'), '--uncovered'], { encoding: 'utf8', timeout: 90_000 });
   assert.equal(child.signal, null, `the process hung (killed after 90 s): ${child.stderr}`);
   assert.equal(child.status, 0, child.stderr);
-  const out = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as { plain: { h?: unknown[] }; second: { kind?: string; message?: string }; waitedMs: number; first: string };
+  const out = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as { plain: { h?: unknown[] }; looped: string; second: { kind?: string; message?: string }; waitedMs: number; first: string };
   assert.ok(Array.isArray(out.plain.h) && out.plain.h.length > 0, JSON.stringify(out));
+  assert.equal(out.looped, 'timeout', 'a synchronous runaway is stopped by its CPU limit on this path too');
   assert.equal(out.second.kind, 'deadline', JSON.stringify(out));
   assert.ok(out.waitedMs >= 250, `stopped after ${out.waitedMs} ms`);
   assert.equal(out.first, 'deadline');

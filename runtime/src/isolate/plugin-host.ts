@@ -18,6 +18,8 @@ export interface PluginLimitsResolved {
 
 /** A user plugin's limits when its instance names none (the config's defaults, and `testPlugin`'s). */
 export const DEFAULT_PLUGIN_LIMITS: Readonly<PluginLimitsResolved> = Object.freeze({ memoryMb: 64, cpuMs: 50, wallMs: 1_000 });
+/** isolated-vm's error for a call stopped by its `timeout` option (src/isolate/run_with_timeout.h). */
+const IVM_TIMEOUT_MESSAGE = 'Script execution timed out.';
 
 /**
  * The host side of `ctx.fetch`: the gateway's allow-listed fetch (settings), or a function that
@@ -638,6 +640,7 @@ export class PluginHost {
       if (!loaded.isolate.isDisposed) loaded.isolate.dispose();
     }, wallMs);
     let result: string;
+    const started = performance.now();
     try {
       this.#crossings++;
       const target = refs === null ? loaded.group! : call.take ? refs.take : refs.call;
@@ -655,7 +658,7 @@ export class PluginHost {
         const name = index >= 0 ? this.members[index]!.manifest.name : this.instanceName;
         throw this.#named(new PluginFailure(name, 'deadline', `hook exceeded its ${wallMs} ms deadline (waiting for the plugin's isolate included)`), index);
       }
-      throw this.#classify(err, loaded, index, limits);
+      throw this.#classify(err, loaded, index, limits, 0, performance.now() - started);
     } finally {
       clearTimeout(timer);
     }
@@ -714,7 +717,12 @@ export class PluginHost {
    * What a failed call was: a limit breach, a memory kill or the isolate lost (it is discarded), or
    * the plugin's own throw (`index`: the member that ran; its source map locates the throw).
    */
-  #classify(err: unknown, loaded: Loaded, index: number, limits: PluginLimitsResolved, callId = 0): PluginFailure {
+  /**
+   * What a failed call means. `callId`: the watchdog's id of the call (0: not watched);
+   * `uncoveredMs`: how long a call made under isolated-vm's own timeout ran (#runUncovered), -1
+   * for any other call.
+   */
+  #classify(err: unknown, loaded: Loaded, index: number, limits: PluginLimitsResolved, callId = 0, uncoveredMs = -1): PluginFailure {
     // -1: a group's crossing that failed in no member's part (its instance is then null).
     const member = Math.min(index, this.#specs.length - 1);
     const name = member >= 0 ? this.members[member]!.manifest.name : this.instanceName;
@@ -736,13 +744,18 @@ export class PluginHost {
       this.#discard(loaded);
       return this.#named(new PluginFailure(name, 'deadline', `the plugin's isolate was stopped: a call waited ${wallMs} ms for it`), member);
     }
-    if (loaded.isolate.isDisposed || /memory limit/i.test(message)) {
+    // A stop is known by what happened to the isolate, never by the message: a plugin may throw
+    // any text ("upstream timed out", "over the memory limit"), and that is its own throw, which
+    // keeps its isolate. The memory limit disposes the isolate; isolated-vm's own timeout (only on
+    // a call the watchdog did not cover) leaves it alive, so that one is its exact message after
+    // at least the CPU limit's time.
+    if (loaded.isolate.isDisposed) {
       this.#discard(loaded);
       return this.#named(new PluginFailure(name, 'memory', message), member);
     }
-    if (/timed out/i.test(message)) {
+    if (uncoveredMs >= limits.cpuMs && message === IVM_TIMEOUT_MESSAGE) {
       this.#discard(loaded);
-      return this.#named(new PluginFailure(name, 'timeout', message), member);
+      return this.#named(new PluginFailure(name, 'timeout', `hook exceeded its ${limits.cpuMs} ms CPU limit`), member);
     }
     const failure = new PluginFailure(name, 'throw', message);
     if (member >= 0) failure.location = pluginLocation(this.#specs[member]!.bundle, (err as { stack?: string } | null)?.stack);

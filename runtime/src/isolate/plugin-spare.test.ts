@@ -165,6 +165,35 @@ describe('plugin host: an isolate is neither lost nor leaked', () => {
     }
   });
 
+  // A plugin that reports "upstream timed out" (or names a memory limit) in its own error was
+  // classified by that text: reported as a CPU timeout or out-of-memory, and its isolate
+  // replaced, with its state, on every such request. Only what happened to the isolate counts.
+  it('a hook that throws or rejects with a message naming a timeout or a memory limit is a throw: same isolate, same state', async () => {
+    const watchedBefore = watchdog.watching;
+    const host = await PluginHost.create('throwing', await bundlePlugin(throwingPath), {}, { memoryMb: 64, cpuMs: 50, wallMs: 1_000 }, silentLogger());
+    try {
+      const id = isolateOf(host.call('onRequest', message) as string);
+      const messages = ['upstream timed out', 'Script execution timed out.', 'over the memory limit', 'Isolate was disposed during execution due to memory limit'];
+      for (const mode of ['throw', 'reject']) {
+        for (const text of messages) {
+          const failure = await Promise.resolve()
+            .then(() => host.call('onRequest', message, JSON.stringify({ 'x-mode': mode, 'x-message': text })))
+            .then(
+              () => assert.fail(`${mode} "${text}" answered`),
+              (err: unknown) => err,
+            );
+          assert.ok(failure instanceof PluginFailure, String(failure));
+          assert.deepEqual({ kind: failure.kind, message: failure.message }, { kind: 'throw', message: text }, `${mode} "${text}"`);
+        }
+      }
+      const next = await host.call('onRequest', message);
+      assert.equal(isolateOf(next), id, 'the isolate that threw answers the next call');
+      assert.match(next, new RegExp(`"x-isolate-calls","${2 + 2 * messages.length}"`), 'with its state');
+    } finally {
+      await disposeAndCheckReleased(host, watchedBefore);
+    }
+  });
+
   it('an isolate found disposed by the next call is released before the spare takes over', async () => {
     const watchedBefore = watchdog.watching;
     await capturingIsolates(async (isolates) => {
