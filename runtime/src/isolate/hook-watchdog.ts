@@ -162,7 +162,8 @@ export interface WatchedIsolate {
   /**
    * Judge the calls entered from now on by these limits (ms; wallMs 0: none) instead of the ones
    * given to `watch`: a shared plugin group's isolate runs members with different limits, and a
-   * crossing that runs several members' hooks gets the sum of theirs.
+   * crossing that runs several members' hooks gets the largest of theirs (its runner then judges
+   * each member's part by that member's own).
    */
   setLimits(cpuMs: number, wallMs: number): void;
   /**

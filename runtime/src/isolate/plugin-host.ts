@@ -85,6 +85,8 @@ interface Loaded {
   members: MemberRefs[];
   /** A shared group's runner (shared-group-runner.ts); null for one plugin. */
   group: ivm.Reference<(packed: string) => string> | null;
+  /** The runner's `forgetParked`: drop the answer a crossing that failed after the runner returned had parked. */
+  groupForget: ivm.Reference<() => void> | null;
   /** Which member the group's runner is running (index plus one), read after a stop. */
   running: Int32Array | null;
   /** Which load of the host this is (a crossing's parked answers belong to it). */
@@ -311,7 +313,7 @@ export class PluginHost {
           throw shared ? new PluginMemberLoadError(spec.instanceName, err) : err;
         }
       }
-      const { group, running, attach } = shared ? await this.#loadRunner(isolate, contexts) : { group: null, running: null, attach: null };
+      const { group, groupForget, running, attach } = shared ? await this.#loadRunner(isolate, contexts) : { group: null, groupForget: null, running: null, attach: null };
       if (!first) this.#built++;
       // wallMs too: a call waiting for the isolate while its async code runs on another thread
       // uses no CPU, and must not wait for ever (hook-watchdog.ts). A group sets each call's own.
@@ -328,7 +330,7 @@ export class PluginHost {
       }
       attach?.release();
       serving = true;
-      return { isolate, members, group, running, generation: ++this.#loads, deadlineStop: false, watched };
+      return { isolate, members, group, groupForget, running, generation: ++this.#loads, deadlineStop: false, watched };
     } catch (err) {
       if (!isolate.isDisposed) isolate.dispose();
       throw err;
@@ -380,7 +382,7 @@ export class PluginHost {
   async #loadRunner(
     isolate: ivm.Isolate,
     contexts: readonly ivm.Context[],
-  ): Promise<{ group: Loaded['group']; running: Int32Array; attach: ivm.Reference<(cells: SharedArrayBuffer, at: number, cpu: number, wall: number, part: number) => void> | null }> {
+  ): Promise<{ group: Loaded['group']; groupForget: Loaded['groupForget']; running: Int32Array; attach: ivm.Reference<(cells: SharedArrayBuffer, at: number, cpu: number, wall: number, part: number) => void> | null }> {
     const context = await isolate.createContext();
     const runtimes: ivm.Reference<unknown>[] = [];
     for (const memberContext of contexts) runtimes.push((await memberContext.global.get('__isogateHost', { reference: true })) as ivm.Reference<unknown>);
@@ -390,15 +392,16 @@ export class PluginHost {
     const members = runtimes.map((_, i) => `__member${i}`).join(', ');
     const limits = JSON.stringify(this.#specs.map((spec) => [spec.limits.cpuMs, callWallMs(spec.limits)]));
     await context.eval(
-      `{ const runner = (${createGroupRunner.toString()})([${members}], new Int32Array(__running), ${headerRules.toString()}, ${limits});\nglobalThis.__isogateGroup = runner.run;\nglobalThis.__isogateGroupAttach = runner.attach; }\n;void 0`,
+      `{ const runner = (${createGroupRunner.toString()})([${members}], new Int32Array(__running), ${headerRules.toString()}, ${limits});\nglobalThis.__isogateGroup = runner.run;\nglobalThis.__isogateGroupForget = runner.forgetParked;\nglobalThis.__isogateGroupAttach = runner.attach; }\n;void 0`,
       { timeout: 1_000 },
     );
     const group = (await context.global.get('__isogateGroup', { reference: true })) as Loaded['group'];
+    const groupForget = (await context.global.get('__isogateGroupForget', { reference: true })) as Loaded['groupForget'];
     const attach = (await context.global.get('__isogateGroupAttach', { reference: true })) as ivm.Reference<(cells: SharedArrayBuffer, at: number, cpu: number, wall: number, part: number) => void>;
     for (const runtime of runtimes) runtime.release();
     // The runner holds what it needs; nothing stays on the context's global object.
-    await context.eval(`for (const k of ['__running', '__isogateGroup', '__isogateGroupAttach', ${runtimes.map((_, i) => `'__member${i}'`).join(', ')}]) delete globalThis[k];\n;void 0`, { timeout: 1_000 });
-    return { group, running: new Int32Array(cell), attach };
+    await context.eval(`for (const k of ['__running', '__isogateGroup', '__isogateGroupForget', '__isogateGroupAttach', ${runtimes.map((_, i) => `'__member${i}'`).join(', ')}]) delete globalThis[k];\n;void 0`, { timeout: 1_000 });
+    return { group, groupForget, running: new Int32Array(cell), attach };
   }
 
   #ready(): Promise<Loaded> {
@@ -531,10 +534,15 @@ export class PluginHost {
    * `instance` names the member that was running, or is null when the crossing failed after its
    * members had run (their promise jobs, an unhandled rejection: no member's in particular).
    */
-  callGroup(order: readonly number[], hook: 'onRequest' | 'onResponse', input: string, requestHeaders: string, responseHeaders?: string): string | Promise<string> {
+  callGroup(order: readonly number[], hook: 'onRequest' | 'onResponse', input: string, requestHeaders: string, responseHeaders?: string): GroupAnswer | Promise<GroupAnswer> {
     this.#startServing();
     const packed = `${hook}\u0000${order.join(',')}\u0000${input.length}\u0000${requestHeaders.length}\u0000${input}${requestHeaders}${responseHeaders ?? ''}`;
-    return this.#dispatch({ member: -1, order, hook, args: [packed] });
+    const call: Call = { member: -1, order, hook, args: [packed] };
+    const raw = this.#dispatch(call);
+    // The load is the one the crossing ran on, not whichever serves when a delayed call (waiting
+    // for a load or for the watchdog's handover) answers: another load's parked ids are others'.
+    if (typeof raw === 'string') return { text: raw, generation: call.ran! };
+    return raw.then((text) => ({ text, generation: call.ran! }));
   }
 
   #startServing(): void {
@@ -549,14 +557,20 @@ export class PluginHost {
     return this.#run(loaded, call);
   }
 
-  /** The limits a call is judged by: its member's, or the sum of the members' a group crossing runs. */
-  #callLimits(call: Call): PluginLimitsResolved {
+  /**
+   * The limits a call is judged by: its member's, or for a group's crossing the members' combined.
+   * Watched, the runner judges each member's part by that member's own limits and what is outside
+   * every part (waiting for the isolate, the promise jobs after) by the largest ('max'); under
+   * isolated-vm's own timeout the crossing is one run, judged by the sum ('sum').
+   */
+  #callLimits(call: Call, combine: 'max' | 'sum'): PluginLimitsResolved {
     if (call.member >= 0) return this.#specs[call.member]!.limits;
     let cpuMs = 0;
     let wallMs = 0;
     for (const i of call.order!) {
-      cpuMs += this.#specs[i]!.limits.cpuMs;
-      wallMs += callWallMs(this.#specs[i]!.limits);
+      const limits = this.#specs[i]!.limits;
+      cpuMs = combine === 'sum' ? cpuMs + limits.cpuMs : Math.max(cpuMs, limits.cpuMs);
+      wallMs = combine === 'sum' ? wallMs + callWallMs(limits) : Math.max(wallMs, callWallMs(limits));
     }
     return { memoryMb: 0, cpuMs, wallMs };
   }
@@ -567,7 +581,7 @@ export class PluginHost {
     // While it installs an isolate (this plugin's warm spare, a reload) the call waits a few ms for
     // it; a call it cannot cover goes asynchronously (#runUncovered).
     const watched = loaded.watched;
-    const limits = this.#specs.length === 1 ? this.#specs[0]!.limits : this.#callLimits(call);
+    const limits = this.#specs.length === 1 ? this.#specs[0]!.limits : this.#callLimits(call, 'max');
     // A group's members have limits of their own: the slot is set for this call before it enters.
     if (watched && this.shared) watched.setLimits(limits.cpuMs, callWallMs(limits));
     const callId = watched ? watched.enter() : 0;
@@ -576,9 +590,10 @@ export class PluginHost {
       // The isolate may have been swapped while waiting: dispatch again rather than reuse it (a
       // take belongs to its isolate: on a swapped one it fails as the lost isolate's answer).
       if (covered) return covered.then(() => (call.take ? this.#run(loaded, call) : this.#dispatch(call)));
-      return this.#runUncovered(loaded, call, limits);
+      return this.#runUncovered(loaded, call, this.#specs.length === 1 ? limits : this.#callLimits(call, 'sum'));
     }
     const refs = call.member >= 0 ? loaded.members[call.member]! : null;
+    call.ran = loaded.generation;
     try {
       this.#crossings++;
       const target = refs === null ? loaded.group! : call.take ? refs.take : refs.call;
@@ -597,10 +612,11 @@ export class PluginHost {
       // A kept isolate must not keep what the call parked before it threw. Still inside the
       // watchdog's cover: waiting for the isolate's lock (its async code may hold it) is only
       // ever stopped by the watchdog, never by isolated-vm's timeout. (A group's runner does this
-      // itself for the members it calls.)
-      if (refs !== null && !loaded.isolate.isDisposed) {
+      // itself for a member that throws; a crossing that failed after it returned, here.)
+      const forget = refs !== null ? refs.forgetLast : loaded.groupForget;
+      if (forget !== null && !loaded.isolate.isDisposed) {
         try {
-          refs.forgetLast.applySync(undefined, []);
+          forget.applySync(undefined, []);
         } catch {
           // the isolate went away meanwhile: so did what it held
         }
@@ -641,6 +657,7 @@ export class PluginHost {
     }, wallMs);
     let result: string;
     const started = performance.now();
+    call.ran = loaded.generation;
     try {
       this.#crossings++;
       const target = refs === null ? loaded.group! : call.take ? refs.take : refs.call;
@@ -651,7 +668,8 @@ export class PluginHost {
         if (taken.charCodeAt(0) !== 0) result = taken;
       }
     } catch (err) {
-      if (refs !== null && !loaded.isolate.isDisposed) await refs.forgetLast.apply(undefined, [], timeout).catch(() => {});
+      const forget = refs !== null ? refs.forgetLast : loaded.groupForget;
+      if (forget !== null && !loaded.isolate.isDisposed) await forget.apply(undefined, [], timeout).catch(() => {});
       const index = call.member >= 0 ? call.member : (loaded.running?.[0] ?? 0) - 1;
       if (expired) {
         this.#discard(loaded);
@@ -794,6 +812,16 @@ interface Call {
   order?: readonly number[];
   /** A member's `take` of an answer a group's crossing left parked (`args`: its id). */
   take?: boolean;
+  /** The load the call last entered (set as it crosses): a crossing's parked answers belong to it. */
+  ran?: number;
+}
+
+/** What a shared group's crossing answered (callGroup), and the load of the host that answered it. */
+export interface GroupAnswer {
+  /** The runner's JSON array of entries (GroupEntry). */
+  text: string;
+  /** Which load answered: its parked answers (`{"w": id}`) are taken from it (takeMember). */
+  generation: number;
 }
 
 /** How long a synchronous call may go on by the clock: wallMs, never less than cpuMs. */

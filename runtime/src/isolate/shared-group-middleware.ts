@@ -97,9 +97,7 @@ export function createSharedGroupMiddleware(host: PluginHost, run: readonly Shar
         JSON.stringify(req.headers),
         res ? JSON.stringify(res.headers) : undefined,
       );
-      // The load that answered: read before anything else can replace it.
-      const text = typeof raw === 'string' ? raw : await raw;
-      const generation = host.generation;
+      const { text, generation } = raw instanceof Promise ? await raw : raw;
       const entries = JSON.parse(text) as GroupEntry[];
       done?.(entries.some((e) => e.f !== undefined) ? 'throw' : undefined);
       // The runner answers one entry per member it ran, at least one: anything else is no
@@ -112,18 +110,26 @@ export function createSharedGroupMiddleware(host: PluginHost, run: readonly Shar
     }
   };
 
-  /** A member's answer from an entry: its output, a parked async hook's answer, or its throw. */
-  const answerOf = async (crossed: Crossed, k: number, j: number, hook: 'onRequest' | 'onResponse'): Promise<HookOutput> => {
-    const entry = crossed.entries[k]!;
-    if (entry.f !== undefined) throw host.groupThrow(memberIndex[j]!, entry.f, entry.k ?? '');
-    if (entry.w !== undefined) return JSON.parse(await host.takeMember(memberIndex[j]!, hook, entry.w, crossed.generation)) as HookOutput;
-    return entry as HookOutput;
-  };
-
   /** A member's hook in a crossing of its own (after a crossing failed in no member's part). */
   const alone = async (req: GatewayRequest, j: number, hook: HookName, res?: GatewayResponse): Promise<HookOutput> => {
     const raw = host.callMember(memberIndex[j]!, hook, messageOf(req, res), JSON.stringify(req.headers), res ? JSON.stringify(res.headers) : undefined);
     return JSON.parse(typeof raw === 'string' ? raw : await raw) as HookOutput;
+  };
+
+  /**
+   * A member's answer from an entry: its output, a parked async hook's answer, or its throw. A
+   * parked answer went with its load if another request's limit breach restarted the group
+   * before it was taken: the member then runs again alone, on the load that serves now, as the
+   * members before a stopped one do (its state went with the restart).
+   */
+  const answerOf = async (req: GatewayRequest, crossed: Crossed, k: number, j: number, hook: 'onRequest' | 'onResponse', res?: GatewayResponse): Promise<HookOutput> => {
+    const entry = crossed.entries[k]!;
+    if (entry.f !== undefined) throw host.groupThrow(memberIndex[j]!, entry.f, entry.k ?? '');
+    if (entry.w !== undefined) {
+      if (host.generation !== crossed.generation) return alone(req, j, hook, res);
+      return JSON.parse(await host.takeMember(memberIndex[j]!, hook, entry.w, crossed.generation)) as HookOutput;
+    }
+    return entry as HookOutput;
   };
 
   /**
@@ -132,7 +138,7 @@ export function createSharedGroupMiddleware(host: PluginHost, run: readonly Shar
    * own; their hooks have then run twice for this request where the isolate was kept.
    */
   const answers = (req: GatewayRequest, crossed: Crossed | Stopped, order: readonly number[], hook: 'onRequest' | 'onResponse', res?: () => GatewayResponse) => {
-    if ('entries' in crossed) return { count: crossed.entries.length, get: (k: number) => answerOf(crossed, k, order[k]!, hook) };
+    if ('entries' in crossed) return { count: crossed.entries.length, get: (k: number) => answerOf(req, crossed, k, order[k]!, hook, res?.()) };
     return { count: order.length, get: (k: number) => alone(req, order[k]!, hook, res?.()) };
   };
 

@@ -44,11 +44,13 @@ export function createGroupRunner(
   running: Int32Array,
   rulesFactory: typeof headerRules,
   limits: readonly (readonly [cpuMs: number, wallMs: number])[],
-): { run: (packed: string) => string; attach: (cells: SharedArrayBuffer, at: number, cpu: number, wall: number, part: number) => void } {
+): { run: (packed: string) => string; forgetParked: () => void; attach: (cells: SharedArrayBuffer, at: number, cpu: number, wall: number, part: number) => void } {
   const { applyHeaderOps, acceptedStatus } = rulesFactory();
   const invalid = (message: string) => new Error(message);
   /** The watchdog's slot of this isolate (hook-watchdog.ts), once attached; null: the crossing is judged as a whole. */
   let slot: { cells: Int32Array; cpu: number; wall: number; part: number } | null = null;
+  /** The member whose async hook the last crossing parked (an answer the host takes later), -1: none. */
+  let parked = -1;
 
   /**
    * A member starts: from here the watchdog judges the call by this member's limits, from its own
@@ -56,11 +58,11 @@ export function createGroupRunner(
    * the loop may read old limits against the new part's start (harmless), never new limits
    * against the previous member's time.
    */
-  function startPart(index: number): void {
+  function startPart(cpuMs: number, wallMs: number): void {
     if (slot === null) return;
     Atomics.add(slot.cells, slot.part, 1);
-    Atomics.store(slot.cells, slot.cpu, limits[index]![0]);
-    Atomics.store(slot.cells, slot.wall, limits[index]![1]);
+    Atomics.store(slot.cells, slot.cpu, cpuMs);
+    Atomics.store(slot.cells, slot.wall, wallMs);
   }
 
   function failure(err: unknown): string {
@@ -77,8 +79,9 @@ export function createGroupRunner(
     return JSON.stringify({ f: message, k: stack });
   }
 
-  /** Header operations so far, as one JSON array's text. */
-  function joinOps(so: string | undefined, more: unknown[]): string {
+  /** Header operations so far, as one JSON array's text (undefined: none yet). */
+  function joinOps(so: string | undefined, more: unknown[]): string | undefined {
+    if (more.length === 0) return so;
     const text = JSON.stringify(more);
     return so === undefined ? text : `${so.slice(0, -1)},${text.slice(1)}`;
   }
@@ -109,11 +112,17 @@ export function createGroupRunner(
     let requestOps: string | undefined;
     let responseOps: string | undefined;
     const answers: string[] = [];
+    parked = -1;
+    // The largest limits of the members that ran: see the `finally` below.
+    let cpuMs = 0;
+    let wallMs = 0;
     try {
       for (const index of order) {
         const member = members[index]!;
         running[0] = index + 1;
-        startPart(index);
+        startPart(limits[index]![0], limits[index]![1]);
+        cpuMs = Math.max(cpuMs, limits[index]![0]);
+        wallMs = Math.max(wallMs, limits[index]![1]);
         let answer: unknown;
         let out: Record<string, unknown>;
         try {
@@ -123,8 +132,12 @@ export function createGroupRunner(
           if (typeof answer !== 'string') throw new TypeError('the hook runtime answered something that is not text');
           if (answer.charCodeAt(0) === 0) {
             // An async hook: its promise jobs only run once the whole crossing returns, so the
-            // host takes (or settles) it, then goes on with the next member.
-            answers.push(`{"w":${Number(answer.slice(1))}}`);
+            // host takes (or settles) it, then goes on with the next member. The id is the
+            // runtime's, which the plugin can replace: only a positive integer is one.
+            const id = Number(answer.slice(1));
+            if (!Number.isSafeInteger(id) || id <= 0) throw new TypeError('the hook runtime answered an async marker without an id');
+            answers.push(`{"w":${id}}`);
+            parked = index;
             break;
           }
           out = JSON.parse(answer) as Record<string, unknown>;
@@ -160,14 +173,36 @@ export function createGroupRunner(
       }
     } finally {
       // 0: whatever fails from here on (promise jobs and unhandled rejections run when the whole
-      // crossing returns) is no member's in particular; the host runs the members again one by one.
+      // crossing returns) is no member's in particular; the host runs the members again one by
+      // one, each under its own limits. Until then the jobs are judged by the largest limits of
+      // the members that ran, in a part of their own: never by one member's (the last one's
+      // limits would stop another's job that is within its own, on every request, or let it run
+      // past them), and never longer than some member may run.
       running[0] = 0;
+      if (cpuMs > 0) startPart(cpuMs, wallMs);
     }
     return `[${answers.join(',')}]`;
   }
 
+  /**
+   * The host calls this after a crossing failed once the runner had returned (promise jobs, an
+   * unhandled rejection) and the isolate was kept: the answer the crossing parked for an async
+   * member would never be taken, and would stay in the member's runtime for good.
+   */
+  function forgetParked(): void {
+    const index = parked;
+    parked = -1;
+    if (index < 0) return;
+    try {
+      members[index]!.forgetLast();
+    } catch {
+      // nothing parked any more
+    }
+  }
+
   return {
     run: runGroup,
+    forgetParked,
     attach(cells, at, cpu, wall, part) {
       const view = new Int32Array(cells);
       slot = { cells: view, cpu: at + cpu, wall: at + wall, part: at + part };
