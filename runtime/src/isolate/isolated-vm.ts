@@ -51,18 +51,21 @@ function finishGcBeforeTeardown(): void {
 }
 
 /**
- * Every isolate made through this module that was not yet seen disposed or collected (pruned as
- * the set grows), so that an exit can stop them all first.
+ * Every isolate made through this module that was not yet seen disposed (pruned as the set
+ * grows), so that an exit can stop them all first. Held strongly: an isolate whose last handle
+ * was dropped without dispose() may still be running code on isolated-vm's threads, and
+ * process.exit() would hang on it; the runtime disposes every isolate it drops, so nothing is
+ * kept that would otherwise be freed.
  */
-const liveIsolates = new Set<WeakRef<addon.Isolate>>();
+const liveIsolates = new Set<addon.Isolate>();
 let pruneAt = 64;
 
 class TrackedIsolate extends addon.Isolate {
   constructor(options?: addon.IsolateOptions) {
     super(options);
-    liveIsolates.add(new WeakRef(this));
+    liveIsolates.add(this);
     if (liveIsolates.size >= pruneAt) {
-      for (const ref of liveIsolates) if (ref.deref()?.isDisposed !== false) liveIsolates.delete(ref);
+      for (const isolate of liveIsolates) if (isolate.isDisposed) liveIsolates.delete(isolate);
       pruneAt = Math.max(64, liveIsolates.size * 2);
     }
   }
@@ -83,9 +86,8 @@ class TrackedIsolate extends addon.Isolate {
  */
 export function disposeAllIsolates(): number {
   let disposed = 0;
-  for (const ref of liveIsolates) {
-    const isolate = ref.deref();
-    if (isolate && !isolate.isDisposed) {
+  for (const isolate of liveIsolates) {
+    if (!isolate.isDisposed) {
       try {
         isolate.dispose();
         disposed++;
@@ -109,6 +111,12 @@ const EXIT_TEARDOWN_GRACE_MS = 50;
 let exitingNaturally = false;
 process.on('beforeExit', () => {
   exitingNaturally = true;
+  // A 'beforeExit' listener may start more work (pino's transport does): the loop goes on, this
+  // immediate runs, and a later exit is not known to be natural any more. On a natural exit it
+  // never runs (unref'd).
+  setImmediate(() => {
+    exitingNaturally = false;
+  }).unref();
 });
 // Registered before the GC's listener: the isolates are gone before the GC runs.
 process.once('exit', () => {

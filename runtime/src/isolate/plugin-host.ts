@@ -93,6 +93,8 @@ interface Loaded {
   generation: number;
   /** The host disposed it because a call went past its wall-clock deadline (so a call it cut off reports that). */
   deadlineStop: boolean;
+  /** Calls on the watchdog's fallback path go into the isolate one at a time (#runUncovered): the last one's turn. */
+  uncoveredTurn: Promise<unknown>;
   /** The CPU limit of synchronous calls (null: every call passes isolated-vm's own timeout). */
   watched: WatchedIsolate | null;
 }
@@ -330,7 +332,7 @@ export class PluginHost {
       }
       attach?.release();
       serving = true;
-      return { isolate, members, group, groupForget, running, generation: ++this.#loads, deadlineStop: false, watched };
+      return { isolate, members, group, groupForget, running, generation: ++this.#loads, deadlineStop: false, uncoveredTurn: Promise.resolve(), watched };
     } catch (err) {
       if (!isolate.isDisposed) isolate.dispose();
       throw err;
@@ -646,6 +648,23 @@ export class PluginHost {
    * the call's wall-clock limit. Rare, and slower than the watched path: it is the fallback.
    */
   async #runUncovered(loaded: Loaded, call: Call, limits: PluginLimitsResolved): Promise<string> {
+    // One call at a time into the isolate on this path, as the synchronous path is by nature:
+    // what a failed call parked is forgotten as "the last one" (forgetLast, forgetParked), which
+    // another call in between would change; a group's running-member cell is read after the
+    // call; and a call's deadline timer must not count its wait behind the others. Settling an
+    // async hook's answer is not part of the turn.
+    const turn = loaded.uncoveredTurn.then(() => this.#crossUncovered(loaded, call, limits));
+    loaded.uncoveredTurn = turn.then(
+      () => {},
+      () => {},
+    );
+    const result = await turn;
+    if (call.member < 0 || result.charCodeAt(0) !== 0) return result;
+    return this.#settleOn(loaded, call.member, call.hook, call.take ? (call.args[0] as number) : Number(result.slice(1)));
+  }
+
+  /** One call of #runUncovered, in its turn: the answer, or `\0<id>` for an async hook's that is not settled yet. */
+  async #crossUncovered(loaded: Loaded, call: Call, limits: PluginLimitsResolved): Promise<string> {
     const refs = call.member >= 0 ? loaded.members[call.member]! : null;
     const timeout = { timeout: limits.cpuMs };
     const wallMs = callWallMs(limits);
@@ -668,9 +687,9 @@ export class PluginHost {
         if (taken.charCodeAt(0) !== 0) result = taken;
       }
     } catch (err) {
+      const index = call.member >= 0 ? call.member : (loaded.running?.[0] ?? 0) - 1;
       const forget = refs !== null ? refs.forgetLast : loaded.groupForget;
       if (forget !== null && !loaded.isolate.isDisposed) await forget.apply(undefined, [], timeout).catch(() => {});
-      const index = call.member >= 0 ? call.member : (loaded.running?.[0] ?? 0) - 1;
       if (expired) {
         this.#discard(loaded);
         const name = index >= 0 ? this.members[index]!.manifest.name : this.instanceName;
@@ -680,13 +699,18 @@ export class PluginHost {
     } finally {
       clearTimeout(timer);
     }
-    if (refs === null || result.charCodeAt(0) !== 0) return result;
-    return this.#settleOn(loaded, call.member, call.hook, call.take ? (call.args[0] as number) : Number(result.slice(1)));
+    return result;
   }
 
   /** Which load of the host serves calls now (a crossing's `{"w": id}` entries belong to the load that answered them). */
   get generation(): number {
     return this.#loaded?.generation ?? 0;
+  }
+
+  /** Whether load `generation` still serves, with its isolate (so what a crossing parked on it can be taken). */
+  serves(generation: number): boolean {
+    const loaded = this.#loaded;
+    return loaded !== null && loaded.generation === generation && !loaded.isolate.isDisposed;
   }
 
   /**

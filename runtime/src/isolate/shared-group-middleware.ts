@@ -120,13 +120,14 @@ export function createSharedGroupMiddleware(host: PluginHost, run: readonly Shar
    * A member's answer from an entry: its output, a parked async hook's answer, or its throw. A
    * parked answer went with its load if another request's limit breach restarted the group
    * before it was taken: the member then runs again alone, on the load that serves now, as the
-   * members before a stopped one do (its state went with the restart).
+   * members before a stopped one do (its state went with the restart; a `ctx.fetch` its first
+   * run made has gone out).
    */
   const answerOf = async (req: GatewayRequest, crossed: Crossed, k: number, j: number, hook: 'onRequest' | 'onResponse', res?: GatewayResponse): Promise<HookOutput> => {
     const entry = crossed.entries[k]!;
     if (entry.f !== undefined) throw host.groupThrow(memberIndex[j]!, entry.f, entry.k ?? '');
     if (entry.w !== undefined) {
-      if (host.generation !== crossed.generation) return alone(req, j, hook, res);
+      if (!host.serves(crossed.generation)) return alone(req, j, hook, res);
       return JSON.parse(await host.takeMember(memberIndex[j]!, hook, entry.w, crossed.generation)) as HookOutput;
     }
     return entry as HookOutput;
