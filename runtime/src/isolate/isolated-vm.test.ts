@@ -40,10 +40,12 @@ describe('isolated-vm as the runtime loads it (isolated-vm.ts)', () => {
   // process.exit() is the second-signal path of `isogate start`: before every isolate was
   // disposed in the 'exit' event, the watched case crashed every time (exit 139) and the spinning
   // one never exited.
-  for (const mode of ['watched', 'spinning'] as const) {
-    it(`process.exit() while isolated-vm's threads run code (${mode === 'watched' ? 'the CPU watchdog' : "an isolate's async code"}) exits with its code`, () => {
+  const what = { watched: 'the CPU watchdog', spinning: "an isolate's async code", dropped: "the async code of an isolate whose handles were dropped and collected" };
+  for (const mode of ['watched', 'spinning', 'dropped'] as const) {
+    it(`process.exit() while isolated-vm's threads run code (${what[mode]}) exits with its code`, () => {
       for (let run = 0; run < 3; run++) {
-        const child = spawnSync(process.execPath, [path.join(import.meta.dirname, 'fixtures/process-exit-with-isolates.ts'), mode], { encoding: 'utf8', timeout: 60_000 });
+        const flags = mode === 'dropped' ? ['--expose-gc'] : [];
+        const child = spawnSync(process.execPath, [...flags, path.join(import.meta.dirname, 'fixtures/process-exit-with-isolates.ts'), mode], { encoding: 'utf8', timeout: 60_000 });
         assert.equal(child.stdout, 'exiting\n', child.stderr);
         assert.deepEqual({ status: child.status, signal: child.signal }, { status: 7, signal: null }, `run ${run + 1} (SIGTERM: hung for 60 s): ${child.stderr}`);
       }
