@@ -150,7 +150,7 @@ describe('plugin host: limits in a shared group', () => {
 
 // What a crossing hands on, and what it leaves behind, when a member (or the gateway's timing)
 // does something the common path does not: each case was a defect found in review.
-describe('plugin host: a shared group, answers across members and loads', () => {
+describe('plugin host: parked answers, and answers across a shared group\'s members and loads', () => {
   let bundle: Awaited<ReturnType<typeof bundlePlugin>>;
   const groupOf = (names: string[], limitsOf: (name: string) => typeof limits = () => limits) =>
     PluginHost.createGroup(
@@ -210,6 +210,28 @@ describe('plugin host: a shared group, answers across members and loads', () => 
       assert.deepEqual(parked, [], 'answers left in b');
     } finally {
       disposeAll(host, 2);
+    }
+  });
+
+  it('an own call that fails after its async hook parked an answer leaves nothing parked (forgetLast)', async () => {
+    const host = await PluginHost.create('a', bundle, { name: 'a' }, limits, silentLogger());
+    try {
+      const generation = host.generation;
+      for (let i = 0; i < 3; i++) {
+        await assert.rejects(
+          async () => host.call('onRequest', message, '{"x-do-a":"async-unhandled"}'),
+          (err: unknown) => err instanceof PluginFailure && err.kind === 'throw',
+        );
+      }
+      assert.equal(host.generation, generation, 'the isolate was kept');
+      const parked: number[] = [];
+      for (let id = 1; id <= 6; id++) {
+        const taken = await Promise.resolve(host.takeMember(0, 'onRequest', id, generation)).catch(() => null);
+        if (taken !== null && taken.charCodeAt(0) !== 0) parked.push(id);
+      }
+      assert.deepEqual(parked, [], 'answers left in the runtime');
+    } finally {
+      host.dispose();
     }
   });
 
