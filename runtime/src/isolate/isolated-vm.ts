@@ -84,7 +84,7 @@ class TrackedIsolate extends addon.Isolate {
  * natural exit the isolates are idle (one running code holds the event loop open) and disposing
  * them changes nothing.
  */
-export function disposeAllIsolates(): number {
+function disposeAllIsolates(): number {
   let disposed = 0;
   for (const isolate of liveIsolates) {
     if (!isolate.isDisposed) {

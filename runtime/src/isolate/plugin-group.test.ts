@@ -24,6 +24,16 @@ function headersOf(answer: string): Record<string, string> {
 
 const message = JSON.stringify({ rq: ['GET', '/p', '', {}, '127.0.0.1', 'r'] });
 
+/** The ids (1-6, the first ones a runtime gives) of answers still parked in a member's runtime on load `generation`. */
+async function parkedAnswers(host: PluginHost, member: number, generation: number): Promise<number[]> {
+  const parked: number[] = [];
+  for (let id = 1; id <= 6; id++) {
+    const taken = await Promise.resolve(host.takeMember(member, 'onRequest', id, generation)).catch(() => null);
+    if (taken !== null && taken.charCodeAt(0) !== 0) parked.push(id);
+  }
+  return parked;
+}
+
 describe('plugin host: a shared group', () => {
   let specs: PluginMemberSpec[];
   let group: PluginHost;
@@ -202,12 +212,7 @@ describe('plugin host: parked answers, and answers across a shared group\'s memb
         );
       }
       assert.equal(host.generation, generation, 'the isolate was kept');
-      const parked: number[] = [];
-      for (let id = 1; id <= 6; id++) {
-        const taken = await Promise.resolve(host.takeMember(1, 'onRequest', id, generation)).catch(() => null);
-        if (taken !== null && taken.charCodeAt(0) !== 0) parked.push(id);
-      }
-      assert.deepEqual(parked, [], 'answers left in b');
+      assert.deepEqual(await parkedAnswers(host, 1, generation), [], 'answers left in b');
     } finally {
       disposeAll(host, 2);
     }
@@ -224,12 +229,7 @@ describe('plugin host: parked answers, and answers across a shared group\'s memb
         );
       }
       assert.equal(host.generation, generation, 'the isolate was kept');
-      const parked: number[] = [];
-      for (let id = 1; id <= 6; id++) {
-        const taken = await Promise.resolve(host.takeMember(0, 'onRequest', id, generation)).catch(() => null);
-        if (taken !== null && taken.charCodeAt(0) !== 0) parked.push(id);
-      }
-      assert.deepEqual(parked, [], 'answers left in the runtime');
+      assert.deepEqual(await parkedAnswers(host, 0, generation), [], 'answers left in the runtime');
     } finally {
       host.dispose();
     }

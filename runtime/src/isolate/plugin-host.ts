@@ -615,7 +615,7 @@ export class PluginHost {
       // watchdog's cover: waiting for the isolate's lock (its async code may hold it) is only
       // ever stopped by the watchdog, never by isolated-vm's timeout. (A group's runner does this
       // itself for a member that throws; a crossing that failed after it returned, here.)
-      const forget = refs !== null ? refs.forgetLast : loaded.groupForget;
+      const forget = forgetterOf(loaded, refs);
       if (forget !== null && !loaded.isolate.isDisposed) {
         try {
           forget.applySync(undefined, []);
@@ -631,7 +631,7 @@ export class PluginHost {
       // A group's crossing names the member it was running when it was stopped (under the
       // watchdog that member's part was judged by its own limits); -1: it failed after the runner
       // returned (promise jobs, an unhandled rejection), in no member's part.
-      const index = call.member >= 0 ? call.member : (loaded.running?.[0] ?? 0) - 1;
+      const index = failedMember(loaded, call);
       const judged = call.member < 0 && index >= 0 ? this.#specs[index]!.limits : limits;
       throw this.#classify(err, loaded, index, judged, callId);
     }
@@ -687,8 +687,8 @@ export class PluginHost {
         if (taken.charCodeAt(0) !== 0) result = taken;
       }
     } catch (err) {
-      const index = call.member >= 0 ? call.member : (loaded.running?.[0] ?? 0) - 1;
-      const forget = refs !== null ? refs.forgetLast : loaded.groupForget;
+      const index = failedMember(loaded, call);
+      const forget = forgetterOf(loaded, refs);
       if (forget !== null && !loaded.isolate.isDisposed) await forget.apply(undefined, [], timeout).catch(() => {});
       if (expired) {
         this.#discard(loaded);
@@ -758,11 +758,8 @@ export class PluginHost {
   /**
    * What a failed call was: a limit breach, a memory kill or the isolate lost (it is discarded), or
    * the plugin's own throw (`index`: the member that ran; its source map locates the throw).
-   */
-  /**
-   * What a failed call means. `callId`: the watchdog's id of the call (0: not watched);
-   * `uncoveredMs`: how long a call made under isolated-vm's own timeout ran (#runUncovered), -1
-   * for any other call.
+   * `callId`: the watchdog's id of the call (0: not watched); `uncoveredMs`: how long a call made
+   * under isolated-vm's own timeout ran (#runUncovered), -1 for any other call.
    */
   #classify(err: unknown, loaded: Loaded, index: number, limits: PluginLimitsResolved, callId = 0, uncoveredMs = -1): PluginFailure {
     // -1: a group's crossing that failed in no member's part (its instance is then null).
@@ -846,6 +843,19 @@ export interface GroupAnswer {
   text: string;
   /** Which load answered: its parked answers (`{"w": id}`) are taken from it (takeMember). */
   generation: number;
+}
+
+/**
+ * The member a failed call was running: its own for a member's call; for a group's crossing the
+ * one the runner was in when it was stopped, -1 when it failed after the runner returned.
+ */
+function failedMember(loaded: Loaded, call: Call): number {
+  return call.member >= 0 ? call.member : (loaded.running?.[0] ?? 0) - 1;
+}
+
+/** What drops the answer a failed call parked: the member runtime's `forgetLast`, or the group runner's `forgetParked`. */
+function forgetterOf(loaded: Loaded, refs: MemberRefs | null): ivm.Reference<() => void> | null {
+  return refs !== null ? refs.forgetLast : loaded.groupForget;
 }
 
 /** How long a synchronous call may go on by the clock: wallMs, never less than cpuMs. */

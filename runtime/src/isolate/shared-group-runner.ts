@@ -120,9 +120,10 @@ export function createGroupRunner(
       for (const index of order) {
         const member = members[index]!;
         running[0] = index + 1;
-        startPart(limits[index]![0], limits[index]![1]);
-        cpuMs = Math.max(cpuMs, limits[index]![0]);
-        wallMs = Math.max(wallMs, limits[index]![1]);
+        const [memberCpuMs, memberWallMs] = limits[index]!;
+        startPart(memberCpuMs, memberWallMs);
+        cpuMs = Math.max(cpuMs, memberCpuMs);
+        wallMs = Math.max(wallMs, memberWallMs);
         let answer: unknown;
         let out: Record<string, unknown>;
         try {
